@@ -1,0 +1,102 @@
+// Typed lint, zero warnings (style.md 27). Boundaries between libs (style.md 1-2)
+// are expressed as no-restricted-imports rules that name the real constraint.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const LIBS = ['config', 'scaleset', 'registry', 'queue', 'compute', 'telemetry', 'testing'];
+
+/** Imports every file must respect: one public entry per lib, no relative hop into another lib or app. */
+const commonPatterns = [
+  { group: ['@app/*/*'], message: 'Import a lib only through its public entry: @app/<lib>.' },
+  {
+    group: ['**/libs/*', '**/libs/**', '**/apps/*', '**/apps/**'],
+    message: 'Do not reach into another lib or app with a relative path; use @app/<lib>.',
+  },
+];
+
+/** Which libs each lib may not import (apps -> feature libs -> config/telemetry). */
+const forbidden = {
+  config: LIBS.filter((l) => l !== 'config'),
+  telemetry: LIBS.filter((l) => l !== 'telemetry' && l !== 'config'),
+  scaleset: ['registry', 'queue', 'compute', 'testing'],
+  registry: ['scaleset', 'queue', 'compute', 'testing'],
+  queue: ['scaleset', 'compute', 'registry', 'testing'],
+  compute: ['scaleset', 'queue', 'registry', 'testing'],
+  testing: ['registry', 'queue', 'compute'],
+};
+
+export default tseslint.config(
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '.ci/tmp/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      eqeqeq: ['error', 'always'],
+      curly: ['error', 'all'],
+      'no-console': 'error',
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/require-await': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
+      '@typescript-eslint/no-extraneous-class': ['error', { allowWithDecorator: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+      'no-restricted-imports': ['error', { patterns: commonPatterns }],
+    },
+  },
+  ...Object.entries(forbidden).map(([lib, banned]) => ({
+    files: [`libs/${lib}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...commonPatterns,
+            ...(banned.length > 0
+              ? [
+                  {
+                    group: banned.map((b) => `@app/${b}`),
+                    message: `libs/${lib} must not depend on these libs (docs/architecture.md).`,
+                  },
+                ]
+              : []),
+          ],
+        },
+      ],
+    },
+  })),
+  {
+    // The CLI, tests and scripts write to the terminal on purpose.
+    files: [
+      'apps/cli/**/*.ts',
+      'scripts/**/*.ts',
+      'test/**/*.ts',
+      '**/*.spec.ts',
+      '**/*.int-spec.ts',
+      '**/*.e2e-spec.ts',
+    ],
+    rules: { 'no-console': 'off' },
+  },
+);

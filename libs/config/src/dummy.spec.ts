@@ -1,0 +1,6 @@
+describe('jest wiring', () => {
+  it('runs TypeScript tests', () => {
+    const n: number = 1 + 1;
+    expect(n).toBe(2);
+  });
+});
