@@ -29,7 +29,10 @@ const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.(t|j|mj)s$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
-  moduleNameMapper: { '^@app/([a-z]+)$': '<rootDir>/libs/$1/src' },
+  moduleNameMapper: {
+    '^@app/([a-z]+)$': '<rootDir>/libs/$1/src',
+    '^@apps/([a-z]+)$': '<rootDir>/apps/$1/src',
+  },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
 };
 

@@ -1,5 +1,6 @@
 /**
- * Telemetry: logging, metrics and tracing behind small interfaces (style.md 17).
- * Filled in by later issues; for now it exports the logger factory.
+ * Telemetry: the process logger (pino, secrets redacted) and its adapter for Nest.
+ * Metrics and traces join here behind small interfaces (style.md 17).
  */
-export * from './logger';
+export { createLogger, REDACTED_LOG_PATHS, type Logger, type LoggingOptions } from './logger';
+export { NestLogger } from './nest-logger';

@@ -1,5 +1,8 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
 
+/** The structured logger used everywhere in scaleset. */
+export type { Logger };
+
 /** The log settings the logger factory needs (a slice of the validated config). */
 export interface LoggingOptions {
   /** Minimum level written: `debug`, `info`, `warn` or `error`. */
@@ -7,9 +10,6 @@ export interface LoggingOptions {
   /** `json` writes one JSON object per line; `text` writes human-readable lines. */
   readonly format: 'json' | 'text';
 }
-
-/** The structured logger used everywhere in scaleset. */
-export type { Logger } from 'pino';
 
 /**
  * Field paths that are always replaced with `[REDACTED]`, whatever logs them.

@@ -1,0 +1,14 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { SCALESET_CONFIG, type ScalesetConfig } from '@app/config';
+
+/** Runs the worker role. For now it announces itself and idles. */
+@Injectable()
+export class WorkerService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('worker');
+
+  constructor(@Inject(SCALESET_CONFIG) private readonly config: ScalesetConfig) {}
+
+  onApplicationBootstrap(): void {
+    this.logger.log(`worker started (deployment ${this.config.deployment.id})`);
+  }
+}

@@ -1,0 +1,101 @@
+import type { ScalesetConfig } from './config.types';
+
+/** What replaces every secret in printed configuration. */
+export const REDACTED = '[REDACTED]';
+
+/**
+ * The effective configuration as a plain object in the file's snake_case form, with every
+ * secret replaced by {@link REDACTED}: safe to print (`scaleset config validate`) or log.
+ */
+export function redactedConfig(config: ScalesetConfig): Record<string, unknown> {
+  const auth = config.github.auth;
+  return {
+    github: {
+      url: config.github.url,
+      ...(auth.kind === 'pat'
+        ? { token: REDACTED }
+        : {
+            app: {
+              client_id: auth.clientId,
+              installation_id: auth.installationId,
+              private_key: REDACTED,
+            },
+          }),
+      ...(config.github.caCertPath !== undefined && { ca_cert_path: config.github.caCertPath }),
+    },
+    scalesets: config.scaleSets.map((s) => ({
+      name: s.name,
+      labels: [...s.labels],
+      runner_group: s.runnerGroup,
+      min_runners: s.minRunners,
+      max_runners: s.maxRunners,
+      engine:
+        s.engine.kind === 'docker'
+          ? {
+              docker: {
+                enable: true,
+                image: s.engine.docker.image,
+                dind: s.engine.docker.dind,
+                pull_policy: s.engine.docker.pullPolicy,
+                network: s.engine.docker.network,
+                cpus: s.engine.docker.cpus,
+                memory: s.engine.docker.memory,
+                // Runner env values may be credentials for the job's tools.
+                env: Object.fromEntries(Object.keys(s.engine.docker.env).map((k) => [k, REDACTED])),
+                labels: { ...s.engine.docker.labels },
+                volumes: [...s.engine.docker.volumes],
+                docker_host: s.engine.docker.dockerHost,
+                privileged: s.engine.docker.privileged,
+                command: s.engine.docker.command ? [...s.engine.docker.command] : undefined,
+              },
+            }
+          : {
+              gcp: {
+                enable: true,
+                project: s.engine.gcp.project,
+                zone: s.engine.gcp.zone,
+                image: s.engine.gcp.image,
+                machine_type: s.engine.gcp.machineType,
+                disk_size_gb: s.engine.gcp.diskSizeGb,
+                network: s.engine.gcp.network,
+                subnet: s.engine.gcp.subnet,
+                public_ip: s.engine.gcp.publicIp,
+                service_account: s.engine.gcp.serviceAccount,
+              },
+            },
+    })),
+    redis: {
+      url: redactUrl(config.redis.url),
+      username: config.redis.username,
+      password: config.redis.password === undefined ? undefined : REDACTED,
+      prefix: config.redis.prefix,
+      tls:
+        config.redis.tls === undefined
+          ? undefined
+          : {
+              enabled: true,
+              reject_unauthorized: config.redis.tls.rejectUnauthorized,
+              ca: config.redis.tls.ca === undefined ? undefined : '(from file)',
+              cert: config.redis.tls.cert === undefined ? undefined : '(from file)',
+              key: config.redis.tls.key === undefined ? undefined : REDACTED,
+            },
+    },
+    logging: { ...config.logging },
+    otel: { ...config.otel },
+    prometheus: { ...config.prometheus },
+    deployment: { ...config.deployment },
+  };
+}
+
+/** Replaces a password embedded in a URL (`redis://:secret@host`) with {@link REDACTED}. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') {
+      u.password = REDACTED;
+    }
+    return u.toString();
+  } catch {
+    return REDACTED;
+  }
+}

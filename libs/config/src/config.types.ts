@@ -1,0 +1,112 @@
+/** How scaleset authenticates to GitHub: a personal access token or a GitHub App. */
+export type GitHubAuthConfig =
+  | { readonly kind: 'pat'; readonly token: string }
+  | {
+      readonly kind: 'app';
+      readonly clientId: string;
+      readonly installationId: number;
+      readonly privateKey: string;
+    };
+
+/** GitHub connection settings. */
+export interface GitHubConfig {
+  /** Repository, organization or enterprise URL the scale sets register with. */
+  readonly url: string;
+  readonly auth: GitHubAuthConfig;
+  /** Extra trusted CAs (PEM), read from `github.ca_cert_path`. */
+  readonly caCert?: string;
+  readonly caCertPath?: string;
+}
+
+/** Docker engine settings (see docs/engines/docker.md). */
+export interface DockerEngineConfig {
+  readonly image: string;
+  readonly dind: boolean;
+  readonly pullPolicy: 'always' | 'if-not-present' | 'never';
+  readonly network?: string;
+  readonly cpus?: number;
+  readonly memory?: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly volumes: readonly string[];
+  readonly dockerHost?: string;
+  readonly privileged: boolean;
+  /** `undefined`: the default `/home/runner/run.sh`; `[]`: the image's own entrypoint/cmd. */
+  readonly command?: readonly string[];
+}
+
+/** GCP Compute Engine settings (engine not implemented yet). */
+export interface GcpEngineConfig {
+  readonly project: string;
+  readonly zone: string;
+  readonly image: string;
+  readonly machineType: string;
+  readonly diskSizeGb: number;
+  readonly network?: string;
+  readonly subnet?: string;
+  readonly publicIp: boolean;
+  readonly serviceAccount?: string;
+}
+
+/** The one compute engine of a scale set. */
+export type EngineConfig =
+  | { readonly kind: 'docker'; readonly docker: DockerEngineConfig }
+  | { readonly kind: 'gcp'; readonly gcp: GcpEngineConfig };
+
+/** One runner scale set served by this deployment. */
+export interface ScaleSetConfig {
+  readonly name: string;
+  /** Extra labels; the scale set name is always a label too. */
+  readonly labels: readonly string[];
+  readonly runnerGroup: string;
+  readonly minRunners: number;
+  readonly maxRunners: number;
+  readonly engine: EngineConfig;
+}
+
+/** Redis connection settings. */
+export interface RedisConfig {
+  readonly url: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** Key prefix; BullMQ uses `{<prefix>}` so keys hash to one slot per queue on Redis Cluster. */
+  readonly prefix: string;
+  readonly tls?: {
+    readonly ca?: string;
+    readonly cert?: string;
+    readonly key?: string;
+    readonly rejectUnauthorized: boolean;
+  };
+}
+
+/** Logging settings. */
+export interface LoggingConfig {
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly format: 'text' | 'json';
+}
+
+/** OpenTelemetry settings. */
+export interface OtelConfig {
+  readonly enabled: boolean;
+  readonly endpoint?: string;
+  readonly insecure: boolean;
+  readonly stdout: boolean;
+}
+
+/** Prometheus `/metrics` settings. */
+export interface PrometheusConfig {
+  readonly enable: boolean;
+  readonly port: number;
+}
+
+/** The validated, frozen configuration every part of scaleset reads. */
+export interface ScalesetConfig {
+  readonly github: GitHubConfig;
+  readonly scaleSets: readonly ScaleSetConfig[];
+  readonly redis: RedisConfig;
+  readonly logging: LoggingConfig;
+  readonly otel: OtelConfig;
+  readonly prometheus: PrometheusConfig;
+  /** Owner id put on every compute resource (guarantee 5). */
+  readonly deployment: { readonly id: string };
+}

@@ -1,0 +1,247 @@
+import { z } from 'zod';
+
+// The configuration file's schema: the YAML format of the original Go tool (snake_case keys)
+// plus what a distributed deployment needs. Every object is strict, so a typo in a key is an
+// error that names the key instead of a silently ignored setting.
+
+/** Default runner image, as in the original tool. */
+export const DEFAULT_DOCKER_IMAGE = 'ghcr.io/actions/actions-runner:latest';
+/** Default runner group (GitHub's built-in group; id 1). */
+export const DEFAULT_RUNNER_GROUP = 'Default';
+
+const nonEmpty = (what: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, { error: `${what} must not be empty` });
+
+const port = z
+  .int({ error: 'must be an integer port number' })
+  .min(1, { error: 'must be between 1 and 65535' })
+  .max(65535, { error: 'must be between 1 and 65535' });
+
+const nonNegativeInt = z
+  .int({ error: 'must be a whole number' })
+  .min(0, { error: 'must be 0 or more' })
+  .max(100_000, { error: 'must be at most 100000' });
+
+const labelList = z.array(nonEmpty('a label'), { error: 'must be a list of label names' });
+
+const stringMap = z.record(z.string(), z.string(), {
+  error: 'must be a map of string keys to string values',
+});
+
+export const githubAppSchema = z.strictObject({
+  client_id: z.string().optional().describe('GitHub App client ID (or numeric App ID).'),
+  installation_id: z
+    .int({ error: 'must be a whole number' })
+    .min(0, { error: 'must be a positive number' })
+    .optional()
+    .describe('Installation ID of the App on the organization, repository or enterprise.'),
+  private_key: z.string().optional().describe('PEM private key, inline. Prefer private_key_path.'),
+  private_key_path: z.string().optional().describe('Path to the PEM private key file.'),
+});
+
+export const githubSchema = z.strictObject({
+  url: z
+    .string({ error: 'is required: the repository, organization or enterprise URL' })
+    .describe(
+      'Registration target: https://github.com/<org>, https://github.com/<org>/<repo> or https://github.com/enterprises/<enterprise> (or the same on GHE.com / GitHub Enterprise Server).',
+    ),
+  token: z
+    .string()
+    .optional()
+    .describe('Personal access token. Prefer token_file or SCALESET_GITHUB_TOKEN.'),
+  token_file: z.string().optional().describe('Path to a file holding the personal access token.'),
+  app: githubAppSchema.optional().describe('GitHub App credentials (recommended over a PAT).'),
+  ca_cert_path: z
+    .string()
+    .optional()
+    .describe('PEM bundle of extra CAs trusted for GitHub/GHES and HTTPS proxies.'),
+});
+
+export const dockerEngineSchema = z.strictObject({
+  enable: z.boolean({ error: 'must be true or false' }).optional(),
+  image: nonEmpty('image').default(DEFAULT_DOCKER_IMAGE),
+  dind: z
+    .boolean({ error: 'must be true or false' })
+    .default(false)
+    .describe('Bind-mount the host Docker socket into runners. Gives jobs root on the host.'),
+  pull_policy: z
+    .enum(['always', 'if-not-present', 'never'], {
+      error: 'must be one of: always, if-not-present, never',
+    })
+    .default('if-not-present'),
+  network: z
+    .string()
+    .optional()
+    .describe('Docker network for runners, e.g. host or a named network.'),
+  cpus: z
+    .number({ error: 'must be a number' })
+    .positive({ error: 'must be more than 0' })
+    .optional(),
+  memory: z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*([kmgt]i?b?)?$/i, { error: 'must look like 512m, 2g or a byte count' })
+    .optional(),
+  env: stringMap.optional().describe('Extra environment variables for runner containers.'),
+  labels: stringMap.optional().describe('Extra Docker labels for runner containers.'),
+  volumes: z
+    .array(nonEmpty('a volume'), { error: 'must be a list of host:container[:ro]' })
+    .optional(),
+  docker_host: z
+    .string()
+    .optional()
+    .describe('Docker daemon address; default: DOCKER_HOST or the local socket.'),
+  privileged: z.boolean({ error: 'must be true or false' }).default(false),
+  command: z
+    .array(z.string(), { error: 'must be a list of strings' })
+    .optional()
+    .describe("Runner command; default /home/runner/run.sh. An empty list uses the image's own."),
+});
+
+export const gcpEngineSchema = z.strictObject({
+  enable: z.boolean({ error: 'must be true or false' }).optional(),
+  project: z.string().optional(),
+  zone: z.string().optional(),
+  image: z.string().optional(),
+  machine_type: nonEmpty('machine_type').default('e2-medium'),
+  disk_size_gb: z
+    .int({ error: 'must be a whole number' })
+    .min(10, { error: 'must be at least 10' })
+    .default(50),
+  network: z.string().optional(),
+  subnet: z.string().optional(),
+  public_ip: z.boolean({ error: 'must be true or false' }).default(true),
+  service_account: z.string().optional(),
+});
+
+export const awsEngineSchema = z.strictObject({
+  enable: z.boolean({ error: 'must be true or false' }).optional(),
+  region: z.string().optional(),
+  image: z.string().optional(),
+  instance_type: z.string().optional(),
+  disk_size_gb: z
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .optional(),
+});
+
+export const azureEngineSchema = z.strictObject({
+  enable: z.boolean({ error: 'must be true or false' }).optional(),
+  subscription_id: z.string().optional(),
+  resource_group: z.string().optional(),
+  image: z.string().optional(),
+  vm_size: z.string().optional(),
+  disk_size_gb: z
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .optional(),
+});
+
+export const engineSchema = z.strictObject({
+  type: z
+    .enum(['docker', 'gcp', 'aws', 'azure', 'ec2'], {
+      error: 'must be one of: docker, gcp, aws, azure',
+    })
+    .optional()
+    .describe('Legacy selector of the original tool; prefer <engine>.enable.'),
+  docker: dockerEngineSchema.optional(),
+  gcp: gcpEngineSchema.optional(),
+  aws: awsEngineSchema.optional(),
+  azure: azureEngineSchema.optional(),
+});
+
+export const scaleSetSchema = z.strictObject({
+  name: z
+    .string({ error: 'is required' })
+    .trim()
+    .min(1, { error: 'is required' })
+    .max(45, { error: 'must be at most 45 characters' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+      error: 'may contain letters, digits, ".", "_" and "-", starting with a letter or digit',
+    }),
+  labels: labelList.default([]),
+  runner_group: nonEmpty('runner_group').default(DEFAULT_RUNNER_GROUP),
+  min_runners: nonNegativeInt.default(0),
+  max_runners: nonNegativeInt.default(10),
+  engine: engineSchema
+    .optional()
+    .describe('Engine of this scale set; defaults to the top-level engine.'),
+});
+
+export const redisSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, { error: 'must be a redis:// or rediss:// URL' })
+    .default('redis://127.0.0.1:6379'),
+  username: z.string().optional(),
+  password: z.string().optional().describe('Prefer password_file or SCALESET_REDIS_PASSWORD.'),
+  password_file: z.string().optional(),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, { error: 'must be 1-32 letters, digits, "_" or "-"' })
+    .default('scaleset'),
+  tls: z
+    .strictObject({
+      enabled: z.boolean({ error: 'must be true or false' }).default(false),
+      ca_path: z.string().optional(),
+      cert_path: z.string().optional(),
+      key_path: z.string().optional(),
+      reject_unauthorized: z.boolean({ error: 'must be true or false' }).default(true),
+    })
+    .optional(),
+});
+
+export const loggingSchema = z.strictObject({
+  level: z
+    .enum(['debug', 'info', 'warn', 'error'], { error: 'must be one of: debug, info, warn, error' })
+    .default('info'),
+  format: z.enum(['text', 'json'], { error: 'must be one of: text, json' }).default('text'),
+});
+
+export const otelSchema = z.strictObject({
+  enabled: z.boolean({ error: 'must be true or false' }).default(false),
+  endpoint: z.string().optional().describe('OTLP/HTTP endpoint, e.g. localhost:4318'),
+  insecure: z.boolean({ error: 'must be true or false' }).default(false),
+  stdout: z.boolean({ error: 'must be true or false' }).default(false),
+});
+
+export const prometheusSchema = z.strictObject({
+  enable: z.boolean({ error: 'must be true or false' }).default(false),
+  port: port.default(9090),
+});
+
+export const deploymentSchema = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, {
+      error: 'must be 1-31 lower-case letters, digits or "-", starting with a letter or digit',
+    })
+    .optional()
+    .describe(
+      'Owner label put on every runner resource; default: derived from github.url and redis.url/prefix.',
+    ),
+});
+
+/** The whole configuration file. */
+export const configFileSchema = z.strictObject({
+  github: githubSchema,
+  scaleset: scaleSetSchema.optional().describe('A single scale set (the original format).'),
+  scalesets: z
+    .array(scaleSetSchema, { error: 'must be a list of scale sets' })
+    .min(1, { error: 'must list at least one scale set' })
+    .optional()
+    .describe('Several scale sets served by one deployment.'),
+  engine: engineSchema.optional(),
+  redis: redisSchema.prefault({}),
+  logging: loggingSchema.prefault({}),
+  otel: otelSchema.prefault({}),
+  prometheus: prometheusSchema.prefault({}),
+  deployment: deploymentSchema.prefault({}),
+});
+
+/** The configuration file after defaults are applied. */
+export type ConfigFile = z.output<typeof configFileSchema>;
+/** The configuration file as written by a user. */
+export type ConfigFileInput = z.input<typeof configFileSchema>;
