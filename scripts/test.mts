@@ -139,6 +139,14 @@ function stopAll(): void {
 async function main(): Promise<number> {
   const tiers = process.argv.slice(2);
   const projects = tiers.length > 0 ? tiers : ['unit', 'integration', 'e2e'];
+  if (projects.includes('e2e')) {
+    // End-to-end tests run the built binary, so build it from the current sources.
+    log('npm run build');
+    const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
+    if (build.status !== 0) {
+      return build.status ?? 1;
+    }
+  }
   await ensureRedis();
   await ensureDocker();
   let status = 0;

@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// Runs the built `scaleset` binary as users do (scripts/test.mts builds before this tier).
+const BIN = join(__dirname, '..', '..', 'bin', 'scaleset.js');
+
+interface Exit {
+  code: number | null;
+  stderr: string;
+  stdout: string;
+}
+
+function startScaleset(
+  args: string[],
+  cwd: string,
+): {
+  exited: Promise<Exit>;
+  waitFor: (text: string) => Promise<void>;
+  kill: (signal: NodeJS.Signals) => void;
+} {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { PATH: process.env['PATH'] ?? '' },
+  });
+  let stderr = '';
+  let stdout = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const check = (): void => {
+    for (const w of waiters.filter((x) => stderr.includes(x.text))) {
+      w.resolve();
+    }
+  };
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    check();
+  });
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+  });
+  const exited = new Promise<Exit>((resolve) => {
+    child.on('exit', (code) => {
+      resolve({ code, stderr, stdout });
+    });
+  });
+  return {
+    exited,
+    waitFor: (text) =>
+      new Promise((resolve) => {
+        waiters.push({ text, resolve });
+        check();
+      }),
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+describe('the scaleset binary', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'scaleset-e2e-'));
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      'github:\n  url: https://github.com/my-org\nscaleset:\n  name: e2e-set\nengine:\n  docker:\n    enable: true\nlogging:\n  format: json\n',
+    );
+  });
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    [['run'], ['worker started', 'listener started']],
+    [[], ['worker started', 'listener started']],
+    [['listener'], ['listener started']],
+    [['worker'], ['worker started']],
+  ])('scaleset %j starts its roles and stops cleanly on SIGTERM', async (args, banners) => {
+    const proc = startScaleset([...args, '--token', 'e2e-token'], dir);
+    for (const banner of banners) {
+      await proc.waitFor(banner);
+    }
+    proc.kill('SIGTERM');
+    const res = await proc.exited;
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain('shutting down');
+    expect(res.stderr).not.toContain('e2e-token');
+  });
+
+  it('exits 2 without starting anything when the configuration is invalid', async () => {
+    const proc = startScaleset(['--max-runners', 'many'], dir);
+    const res = await proc.exited;
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('scaleset.max_runners');
+    expect(res.stderr).not.toContain('started');
+  });
+});
