@@ -127,12 +127,28 @@ async function ensureDocker(): Promise<void> {
   log(`started dockerd pid ${proc.pid} on ${host}`);
 }
 
-function stopAll(): void {
+async function stopAll(): Promise<void> {
   for (const { name, proc } of started.reverse()) {
-    if (proc.exitCode === null && proc.pid !== undefined) {
-      log(`stopping ${name} pid ${proc.pid}`);
-      proc.kill('SIGTERM');
+    if (proc.exitCode !== null || proc.pid === undefined) {
+      continue;
     }
+    log(`stopping ${name} pid ${proc.pid}`);
+    const exited = new Promise<void>((resolve) =>
+      proc.once('exit', () => {
+        resolve();
+      }),
+    );
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  started.length = 0;
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+  } catch (err) {
+    // dockerd can leave busy mounts behind for a moment; a stale temp folder is harmless.
+    log(`could not remove ${tmp}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
@@ -165,20 +181,16 @@ async function main(): Promise<number> {
 }
 
 process.on('SIGINT', () => {
-  stopAll();
-  process.exit(130);
+  void stopAll().then(() => process.exit(130));
 });
 
 main()
-  .then((code) => {
-    stopAll();
-    setTimeout(() => {
-      rmSync(tmp, { recursive: true, force: true });
-      process.exit(code);
-    }, 1000);
+  .then(async (code) => {
+    await stopAll();
+    process.exit(code);
   })
-  .catch((err: unknown) => {
+  .catch(async (err: unknown) => {
     log(err instanceof Error ? err.message : String(err));
-    stopAll();
+    await stopAll();
     process.exit(1);
   });
