@@ -3,6 +3,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const TEST_FILES = ['**/*.spec.ts', '**/*.int-spec.ts', '**/test/**/*.ts'];
+
 const LIBS = ['config', 'scaleset', 'registry', 'queue', 'compute', 'telemetry', 'testing'];
 
 /** Imports every file must respect: one public entry per lib, no relative hop into another lib or app. */
@@ -69,28 +71,35 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
     },
   },
-  ...Object.entries(forbidden).map(([lib, banned]) => ({
-    files: [`libs/${lib}/**/*.ts`],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            ...commonPatterns,
-            { group: ['@apps/*'], message: 'Libs must not import apps.' },
-            ...(banned.length > 0
-              ? [
-                  {
-                    group: banned.map((b) => `@app/${b}`),
-                    message: `libs/${lib} must not depend on these libs (docs/architecture.md).`,
-                  },
-                ]
-              : []),
-          ],
-        },
-      ],
-    },
-  })),
+  ...Object.entries(forbidden).flatMap(([lib, banned]) =>
+    [
+      { tests: false, banned },
+      // Tests of a lib may use the shared test harnesses (fake GitHub, Redis, images).
+      { tests: true, banned: banned.filter((b) => b !== 'testing') },
+    ].map(({ tests, banned }) => ({
+      files: tests ? TEST_FILES.map((f) => `libs/${lib}/${f}`) : [`libs/${lib}/**/*.ts`],
+      ...(tests ? {} : { ignores: TEST_FILES.map((f) => `libs/${lib}/${f}`) }),
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              ...commonPatterns,
+              { group: ['@apps/*'], message: 'Libs must not import apps.' },
+              ...(banned.length > 0
+                ? [
+                    {
+                      group: banned.map((b) => `@app/${b}`),
+                      message: `libs/${lib} must not depend on these libs (docs/architecture.md).`,
+                    },
+                  ]
+                : []),
+            ],
+          },
+        ],
+      },
+    })),
+  ),
   // The listener and the worker never import each other; only the CLI composes both.
   {
     files: ['apps/listener/**/*.ts'],

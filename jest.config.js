@@ -22,6 +22,7 @@ const esmOnly = [
   'toad-cache',
   'fast-content-type-parse',
   'json-with-bigint',
+  'content-type',
 ];
 
 const common = {

@@ -4,6 +4,10 @@ import { CONFIG_PATH_ENV, CONFIG_SOURCES } from './config.sources';
 
 const REPO = join(__dirname, '..', '..', '..');
 
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 // Environment names are declared once (config.sources.ts) and mirrored in the docs and
 // .env.example (style.md 8); these tests keep the copies honest.
 describe('documented environment variables', () => {
@@ -11,7 +15,8 @@ describe('documented environment variables', () => {
   const example = readFileSync(join(REPO, '.env.example'), 'utf8');
 
   it.each(CONFIG_SOURCES.map((s) => [s.env, s] as const))('%s is documented', (env, source) => {
-    expect(reference).toContain(`| \`${source.path}\` | \`${env}\` |`);
+    const row = new RegExp(`\\|\\s*\`${escape(source.path)}\`\\s*\\|\\s*\`${env}\`\\s*\\|`);
+    expect(reference).toMatch(row);
     expect(example).toContain(`# ${env}=`);
     if (source.flag !== undefined) {
       expect(reference).toContain(`\`--${source.flag}\``);

@@ -1,1 +1,2 @@
-export {};
+export * from './redis-server'; // startRedisServer, redisUrlForTests, scanRedisForSecret
+export * from './docker-image';

@@ -1,0 +1,29 @@
+import type { ComputeEngine } from './compute.engine';
+import { DockerEngine } from './docker/docker.engine';
+import type { DockerEngineOptions } from './docker/docker.options';
+import { EngineNotImplementedError } from './errors';
+
+/**
+ * Which engine to run and its settings, one variant per engine kind. The cloud variants are
+ * placeholders until their engines exist; choosing one fails at startup.
+ */
+export type ComputeEngineConfig =
+  | { readonly kind: 'docker'; readonly docker: DockerEngineOptions }
+  | { readonly kind: 'gcp'; readonly gcp?: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'aws'; readonly aws?: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'azure'; readonly azure?: Readonly<Record<string, unknown>> };
+
+/**
+ * Builds the configured engine (style.md 5). Throws `EngineConfigError` for invalid options and
+ * `EngineNotImplementedError` for kinds without an engine yet, so wiring fails at boot.
+ */
+export function createComputeEngine(config: ComputeEngineConfig): ComputeEngine {
+  switch (config.kind) {
+    case 'docker':
+      return new DockerEngine(config.docker);
+    case 'gcp':
+    case 'aws':
+    case 'azure':
+      throw new EngineNotImplementedError(config.kind);
+  }
+}

@@ -1,0 +1,172 @@
+import type { JobsOptions, Queue } from 'bullmq';
+
+import { InvalidJobPayloadError } from './errors';
+import { destroyRunnerJobId, reconcileSchedulerId, startRunnerJobId } from './job.ids';
+import { jobOptions } from './job.options';
+import {
+  DESTROY_REASONS,
+  JOB_NAMES,
+  type DestroyRunnerPayload,
+  type JobName,
+  type ReconcilePayload,
+  type ScaleSetJobBase,
+  type StartRunnerPayload,
+} from './queue.definitions';
+
+/** The queues a {@link JobProducer} adds to. */
+export interface JobProducerQueues {
+  readonly runners: Queue;
+  readonly reconcile: Queue;
+}
+
+/** What an enqueue did: `created` is false when a job with the same id already existed. */
+export interface EnqueueResult {
+  readonly jobId: string;
+  readonly created: boolean;
+}
+
+/** Options of a single enqueue. */
+export interface EnqueueOptions {
+  /** Run the job no earlier than this many ms from now (e.g. a scale-down grace period). */
+  readonly delayMs?: number;
+}
+
+const RUNNER_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const MAX_SCALE_SET_NAME = 128;
+
+/**
+ * Adds our jobs with deterministic ids, so enqueueing the same intent twice (a redelivered
+ * message, a retried reconcile) yields one BullMQ job. Payloads are rebuilt field by field from
+ * the known fields only, so nothing else (never a JIT config or token) reaches job data.
+ */
+export class JobProducer {
+  constructor(private readonly queues: JobProducerQueues) {}
+
+  /** Enqueues `start-runner` for a reserved runner, id `start-<runnerName>`. */
+  async enqueueStart(
+    payload: StartRunnerPayload,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueueResult> {
+    const name = JOB_NAMES.startRunner;
+    const data: StartRunnerPayload = {
+      ...basePayload(name, payload),
+      runnerName: checkRunnerName(name, payload.runnerName),
+    };
+    return this.add(this.queues.runners, name, startRunnerJobId(data.runnerName), data, options);
+  }
+
+  /** Enqueues `destroy-runner`, id `destroy-<runnerName>`. */
+  async enqueueDestroy(
+    payload: DestroyRunnerPayload,
+    options: EnqueueOptions = {},
+  ): Promise<EnqueueResult> {
+    const name = JOB_NAMES.destroyRunner;
+    if (!(DESTROY_REASONS as readonly string[]).includes(payload.reason)) {
+      throw new InvalidJobPayloadError(
+        name,
+        'reason',
+        `must be one of ${DESTROY_REASONS.join(', ')}`,
+      );
+    }
+    const data: DestroyRunnerPayload = {
+      ...basePayload(name, payload),
+      runnerName: checkRunnerName(name, payload.runnerName),
+      reason: payload.reason,
+    };
+    return this.add(this.queues.runners, name, destroyRunnerJobId(data.runnerName), data, options);
+  }
+
+  /**
+   * Creates or updates the scale set's repeatable `reconcile` job (scheduler id
+   * `reconcile-<scaleSetId>`), firing every `everyMs`.
+   */
+  async scheduleReconcile(payload: ReconcilePayload, everyMs: number): Promise<void> {
+    const name = JOB_NAMES.reconcile;
+    if (!Number.isSafeInteger(everyMs) || everyMs <= 0) {
+      throw new InvalidJobPayloadError(name, 'everyMs', 'must be a positive integer');
+    }
+    const data = basePayload(name, payload);
+    const { attempts, removeOnComplete, removeOnFail } = jobOptions(name);
+    await this.queues.reconcile.upsertJobScheduler(
+      reconcileSchedulerId(data.scaleSetId),
+      { every: everyMs },
+      {
+        name,
+        data,
+        opts: {
+          ...(attempts === undefined ? {} : { attempts }),
+          ...(removeOnComplete === undefined ? {} : { removeOnComplete }),
+          ...(removeOnFail === undefined ? {} : { removeOnFail }),
+        },
+      },
+    );
+  }
+
+  /** Removes the scale set's repeatable `reconcile` job. Returns whether it existed. */
+  async unscheduleReconcile(scaleSetId: number): Promise<boolean> {
+    return this.queues.reconcile.removeJobScheduler(reconcileSchedulerId(scaleSetId));
+  }
+
+  private async add(
+    queue: Queue,
+    name: JobName,
+    jobId: string,
+    data: object,
+    options: EnqueueOptions,
+  ): Promise<EnqueueResult> {
+    const opts: JobsOptions = { ...jobOptions(name), jobId };
+    if (options.delayMs !== undefined) {
+      if (!Number.isSafeInteger(options.delayMs) || options.delayMs < 0) {
+        throw new InvalidJobPayloadError(name, 'delayMs', 'must be a non-negative integer');
+      }
+      opts.delay = options.delayMs;
+    }
+    // BullMQ answers a duplicate id with the existing job's id and no error, so look first.
+    // Two producers racing on the same id may both report `created`; only one job exists.
+    const existed = (await queue.getJob(jobId)) !== undefined;
+    await queue.add(name, data, opts);
+    return { jobId, created: !existed };
+  }
+}
+
+function basePayload(jobName: JobName, payload: ScaleSetJobBase): ScaleSetJobBase {
+  if (!Number.isSafeInteger(payload.scaleSetId) || payload.scaleSetId <= 0) {
+    throw new InvalidJobPayloadError(jobName, 'scaleSetId', 'must be a positive integer');
+  }
+  const scaleSetName = payload.scaleSetName;
+  if (
+    scaleSetName.length === 0 ||
+    scaleSetName.length > MAX_SCALE_SET_NAME ||
+    /\p{Cc}/u.test(scaleSetName)
+  ) {
+    throw new InvalidJobPayloadError(
+      jobName,
+      'scaleSetName',
+      `must be 1 to ${MAX_SCALE_SET_NAME} printable characters`,
+    );
+  }
+  if (payload.epoch !== undefined && (!Number.isSafeInteger(payload.epoch) || payload.epoch <= 0)) {
+    throw new InvalidJobPayloadError(jobName, 'epoch', 'must be a positive integer');
+  }
+  if (payload.traceparent !== undefined && !TRACEPARENT.test(payload.traceparent)) {
+    throw new InvalidJobPayloadError(jobName, 'traceparent', 'must be a W3C traceparent');
+  }
+  return {
+    scaleSetId: payload.scaleSetId,
+    scaleSetName,
+    ...(payload.epoch === undefined ? {} : { epoch: payload.epoch }),
+    ...(payload.traceparent === undefined ? {} : { traceparent: payload.traceparent }),
+  };
+}
+
+function checkRunnerName(jobName: JobName, runnerName: string): string {
+  if (!RUNNER_NAME.test(runnerName)) {
+    throw new InvalidJobPayloadError(
+      jobName,
+      'runnerName',
+      'must be lower-case letters, digits and hyphens, start with a letter, at most 63',
+    );
+  }
+  return runnerName;
+}
