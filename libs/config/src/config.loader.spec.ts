@@ -241,6 +241,37 @@ describe('loadConfig', () => {
   });
 });
 
+describe('durations', () => {
+  const load = (extra: string) =>
+    loadConfig({
+      env: {},
+      readFile: files({
+        'config.yaml': `github:\n  url: https://github.com/o\n  token: t\nscaleset:\n  name: n\nengine:\n  type: docker\n${extra}`,
+      }),
+    });
+
+  it('accepts units and plain seconds', () => {
+    const config = load(
+      'listener:\n  lease_ttl: 1500ms\n  scale_down_grace: 2m\nreconcile:\n  interval: 1h\n  startup_timeout: 90\n',
+    );
+    expect(config.listener.leaseTtlMs).toBe(1500);
+    expect(config.listener.scaleDownGraceMs).toBe(120_000);
+    expect(config.reconcile.intervalMs).toBe(3_600_000);
+    expect(config.reconcile.startupTimeoutMs).toBe(90_000);
+    expect(config.reconcile.maxLifetimeMs).toBe(0);
+    expect(config.worker.concurrency).toBe(4);
+  });
+
+  it.each([
+    ['listener:\n  lease_ttl: soon\n', 'listener.lease_ttl'],
+    ['listener:\n  lease_ttl: 100ms\n', 'listener.lease_ttl'],
+    ['reconcile:\n  interval: -5\n', 'reconcile.interval'],
+    ['worker:\n  concurrency: 0\n', 'worker.concurrency'],
+  ])('rejects %j', (extra, path) => {
+    expect(() => load(extra)).toThrow(path);
+  });
+});
+
 describe('checkGitHubUrl', () => {
   it.each([
     'https://github.com/org',

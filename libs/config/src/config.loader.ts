@@ -479,6 +479,12 @@ export function loadConfig(options: LoadConfigOptions = {}): ScalesetConfig {
         }
       : undefined;
 
+  if (file.listener.lease_ttl < 1000) {
+    issues.push({ path: 'listener.lease_ttl', message: 'must be at least 1s' });
+  }
+  if (file.reconcile.interval < 1000) {
+    issues.push({ path: 'reconcile.interval', message: 'must be at least 1s' });
+  }
   if (file.otel.enabled && file.otel.endpoint === undefined && !file.otel.stdout) {
     issues.push({
       path: 'otel.endpoint',
@@ -523,6 +529,25 @@ export function loadConfig(options: LoadConfigOptions = {}): ScalesetConfig {
     },
     prometheus: { enable: file.prometheus.enable, port: file.prometheus.port },
     deployment: { id: deploymentId },
+    listener: {
+      leaseTtlMs: file.listener.lease_ttl,
+      scaleDownGraceMs: file.listener.scale_down_grace,
+      reevaluateIntervalMs: file.listener.reevaluate_interval,
+      healthPort: file.listener.health_port,
+      healthStaleAfterMs: file.listener.health_stale_after,
+    },
+    worker: {
+      concurrency: file.worker.concurrency,
+      startAttempts: file.worker.start_attempts,
+      destroyAttempts: file.worker.destroy_attempts,
+      shutdownTimeoutMs: file.worker.shutdown_timeout,
+    },
+    reconcile: {
+      intervalMs: file.reconcile.interval,
+      orphanGraceMs: file.reconcile.orphan_grace,
+      startupTimeoutMs: file.reconcile.startup_timeout,
+      maxLifetimeMs: file.reconcile.max_lifetime,
+    },
   });
 }
 

@@ -84,6 +84,25 @@ export function redactedConfig(config: ScalesetConfig): Record<string, unknown> 
     otel: { ...config.otel },
     prometheus: { ...config.prometheus },
     deployment: { ...config.deployment },
+    listener: {
+      lease_ttl: `${config.listener.leaseTtlMs}ms`,
+      scale_down_grace: `${config.listener.scaleDownGraceMs}ms`,
+      reevaluate_interval: `${config.listener.reevaluateIntervalMs}ms`,
+      health_port: config.listener.healthPort,
+      health_stale_after: `${config.listener.healthStaleAfterMs}ms`,
+    },
+    worker: {
+      concurrency: config.worker.concurrency,
+      start_attempts: config.worker.startAttempts,
+      destroy_attempts: config.worker.destroyAttempts,
+      shutdown_timeout: `${config.worker.shutdownTimeoutMs}ms`,
+    },
+    reconcile: {
+      interval: `${config.reconcile.intervalMs}ms`,
+      orphan_grace: `${config.reconcile.orphanGraceMs}ms`,
+      startup_timeout: `${config.reconcile.startupTimeoutMs}ms`,
+      max_lifetime: `${config.reconcile.maxLifetimeMs}ms`,
+    },
   };
 }
 

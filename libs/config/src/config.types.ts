@@ -99,6 +99,33 @@ export interface PrometheusConfig {
   readonly port: number;
 }
 
+/** Listener settings; durations in milliseconds. */
+export interface ListenerConfig {
+  readonly leaseTtlMs: number;
+  readonly scaleDownGraceMs: number;
+  readonly reevaluateIntervalMs: number;
+  /** 0 = no health server. */
+  readonly healthPort: number;
+  readonly healthStaleAfterMs: number;
+}
+
+/** Worker settings; durations in milliseconds. */
+export interface WorkerConfig {
+  readonly concurrency: number;
+  readonly startAttempts: number;
+  readonly destroyAttempts: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Reconciler settings; durations in milliseconds (0 = off where noted). */
+export interface ReconcileConfig {
+  readonly intervalMs: number;
+  readonly orphanGraceMs: number;
+  readonly startupTimeoutMs: number;
+  /** 0 = no maximum lifetime. */
+  readonly maxLifetimeMs: number;
+}
+
 /** The validated, frozen configuration every part of scaleset reads. */
 export interface ScalesetConfig {
   readonly github: GitHubConfig;
@@ -109,4 +136,7 @@ export interface ScalesetConfig {
   readonly prometheus: PrometheusConfig;
   /** Owner id put on every compute resource (guarantee 5). */
   readonly deployment: { readonly id: string };
+  readonly listener: ListenerConfig;
+  readonly worker: WorkerConfig;
+  readonly reconcile: ReconcileConfig;
 }

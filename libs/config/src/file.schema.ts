@@ -25,6 +25,32 @@ const nonNegativeInt = z
   .min(0, { error: 'must be 0 or more' })
   .max(100_000, { error: 'must be at most 100000' });
 
+const DURATION_UNITS: Readonly<Record<string, number>> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** A duration: `500ms`, `30s`, `10m`, `1h`, or a plain number of seconds. Parsed to milliseconds. */
+const duration = z
+  .union([z.number(), z.string()], { error: 'must be a duration such as 500ms, 30s, 10m or 1h' })
+  .transform((value, ctx) => {
+    if (typeof value === 'number') {
+      if (value < 0 || !Number.isFinite(value)) {
+        ctx.addIssue({ code: 'custom', message: 'must be 0 or more seconds' });
+        return z.NEVER;
+      }
+      return Math.round(value * 1000);
+    }
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
+    if (m === null) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration such as 500ms, 30s, 10m or 1h' });
+      return z.NEVER;
+    }
+    return Math.round(Number(m[1]) * (DURATION_UNITS[m[2] ?? 's'] ?? 1000));
+  });
+
 const labelList = z.array(nonEmpty('a label'), { error: 'must be a list of label names' });
 
 const stringMap = z.record(z.string(), z.string(), {
@@ -224,6 +250,60 @@ export const deploymentSchema = z.strictObject({
     ),
 });
 
+export const listenerSchema = z.strictObject({
+  lease_ttl: duration
+    .prefault(15)
+    .describe('Lease of a scale set; a standby takes over this long after a leader dies.'),
+  scale_down_grace: duration
+    .prefault(60)
+    .describe('Idle runners beyond the desired count are destroyed after this long.'),
+  reevaluate_interval: duration
+    .prefault(15)
+    .describe('Re-evaluation of the last statistics when no message arrives.'),
+  health_port: z
+    .int({ error: 'must be an integer port number' })
+    .min(0, { error: 'must be between 0 (off) and 65535' })
+    .max(65535, { error: 'must be between 0 (off) and 65535' })
+    .default(8080)
+    .describe('HTTP port of /healthz and /readyz (0 = off).'),
+  health_stale_after: duration
+    .prefault(180)
+    .describe('Liveness fails when the poll loop has not completed a cycle for this long.'),
+});
+
+export const workerSchema = z.strictObject({
+  concurrency: z
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .max(1000, { error: 'must be at most 1000' })
+    .default(4)
+    .describe('Start/destroy jobs run in parallel by one worker process.'),
+  start_attempts: z
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .default(5),
+  destroy_attempts: z
+    .int({ error: 'must be a whole number' })
+    .min(1, { error: 'must be at least 1' })
+    .default(10),
+  shutdown_timeout: duration
+    .prefault(30)
+    .describe('How long in-flight jobs may finish on SIGTERM.'),
+});
+
+export const reconcileSchema = z.strictObject({
+  interval: duration.prefault(60).describe('Period of the reconcile job of each scale set.'),
+  orphan_grace: duration
+    .prefault(120)
+    .describe('Age before an unknown container or registration is treated as orphaned.'),
+  startup_timeout: duration
+    .prefault(600)
+    .describe('A runner not online and idle by then is destroyed and replaced.'),
+  max_lifetime: duration
+    .prefault(0)
+    .describe('Runners alive longer are destroyed unless busy (0 = off).'),
+});
+
 /** The whole configuration file. */
 export const configFileSchema = z.strictObject({
   github: githubSchema,
@@ -239,6 +319,9 @@ export const configFileSchema = z.strictObject({
   otel: otelSchema.prefault({}),
   prometheus: prometheusSchema.prefault({}),
   deployment: deploymentSchema.prefault({}),
+  listener: listenerSchema.prefault({}),
+  worker: workerSchema.prefault({}),
+  reconcile: reconcileSchema.prefault({}),
 });
 
 /** The configuration file after defaults are applied. */

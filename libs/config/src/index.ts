@@ -29,6 +29,9 @@ export type {
   LoggingConfig,
   OtelConfig,
   PrometheusConfig,
+  ListenerConfig,
+  WorkerConfig,
+  ReconcileConfig,
 } from './config.types';
 export { ConfigValidationError, type ConfigIssue } from './errors';
 export { redactedConfig, redactUrl, REDACTED } from './config.redact';

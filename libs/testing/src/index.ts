@@ -1,2 +1,15 @@
+// Fake GitHub service (protocol §11) and fake runner.
+export { FakeGitHub } from './fake-github/fake-github.server';
+export type { ConfigUrlScope, FakeGitHubApp } from './fake-github/fake-github.server';
+export { runFakeGitHubCli, parseFakeGitHubArgs } from './fake-github/fake-github.cli';
+export type { FakeGitHubCliArgs } from './fake-github/fake-github.cli';
+export { ENDPOINT_NAMES } from './fake-github/fake-github.types';
+export type * from './fake-github/fake-github.types';
+export { fakeRunnerScript } from './fake-runner/fake-runner.script';
+export type { FakeRunnerScript } from './fake-runner/fake-runner.script';
+export { runFakeRunner } from './fake-runner/fake-runner.client';
+export type { FakeRunnerOutcome, RunFakeRunnerOptions } from './fake-runner/fake-runner.client';
+export { decodeFakeJitConfig, encodeFakeJitConfig } from './fake-runner/fake-jit-config.codec';
+export type { FakeJitConfig } from './fake-runner/fake-jit-config.codec';
 export * from './redis-server'; // startRedisServer, redisUrlForTests, scanRedisForSecret
 export * from './docker-image';
