@@ -51,3 +51,4 @@ export {
   type RunnerLabelName,
   type RunnerLabelValues,
 } from './runner.labels';
+export { computeEngineConfigFor, ComputeEngines } from './compute.config';

@@ -44,3 +44,4 @@ export {
   type ConfigFileInput,
 } from './file.schema';
 export { ConfigModule, SCALESET_CONFIG } from './config.module';
+export { redisClientOptions, bullPrefix, type RedisClientOptions } from './redis.options';

@@ -90,3 +90,4 @@ export {
   DEFAULT_RATE_LIMIT_PAUSE_MS,
   type ServiceException,
 } from './errors';
+export { scaleSetClientOptionsFromConfig, type ClientContext } from './scaleset.config';
