@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FakeGitHub, redisUrlForTests } from '@app/testing';
 
 // Runs the built `scaleset` binary as users do (scripts/test.mts builds before this tier).
 const BIN = join(__dirname, '..', '..', 'bin', 'scaleset.js');
@@ -57,17 +58,27 @@ function startScaleset(
 
 describe('the scaleset binary', () => {
   let dir: string;
+  const fake = new FakeGitHub({ pollTimeoutMs: 300 });
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    await fake.start();
     dir = mkdtempSync(join(tmpdir(), 'scaleset-e2e-'));
     writeFileSync(
       join(dir, 'config.yaml'),
-      'github:\n  url: https://github.com/my-org\nscaleset:\n  name: e2e-set\nengine:\n  docker:\n    enable: true\nlogging:\n  format: json\n',
+      [
+        `github:\n  url: ${fake.configUrl('org')}`,
+        'scaleset:\n  name: e2e-set',
+        'engine:\n  docker:\n    enable: true',
+        `redis:\n  url: ${redisUrlForTests()}\n  prefix: e2e${process.pid}`,
+        'listener:\n  health_port: 0',
+        'logging:\n  format: json\n',
+      ].join('\n'),
     );
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
+    await fake.stop();
   });
 
   it.each([
@@ -76,7 +87,7 @@ describe('the scaleset binary', () => {
     [['listener'], ['listener started']],
     [['worker'], ['worker started']],
   ])('scaleset %j starts its roles and stops cleanly on SIGTERM', async (args, banners) => {
-    const proc = startScaleset([...args, '--token', 'e2e-token'], dir);
+    const proc = startScaleset([...args, '--token', fake.pat], dir);
     for (const banner of banners) {
       await proc.waitFor(banner);
     }
@@ -84,7 +95,7 @@ describe('the scaleset binary', () => {
     const res = await proc.exited;
     expect(res.code).toBe(0);
     expect(res.stderr).toContain('shutting down');
-    expect(res.stderr).not.toContain('e2e-token');
+    expect(res.stderr).not.toContain(fake.pat);
   });
 
   it('exits 2 without starting anything when the configuration is invalid', async () => {

@@ -9,7 +9,7 @@ import {
   type ScalesetConfig,
 } from '@app/config';
 import { createLogger, type Logger } from '@app/telemetry';
-import { bootstrapListener } from '@apps/listener';
+import { bootstrapListener, listenerFailure } from '@apps/listener';
 import { bootstrapWorker } from '@apps/worker';
 import { buildVersion } from './version';
 
@@ -140,13 +140,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 async function runRoles(role: Role, config: ScalesetConfig, io: CliIo): Promise<number> {
   const logger = createLogger(config.logging, { deployment: config.deployment.id });
   const apps: { name: string; app: INestApplicationContext }[] = [];
+  let failure: Promise<Error> = new Promise<Error>(() => undefined);
   try {
     // The worker starts first so that the jobs the listener enqueues find a consumer.
     if (role === 'all' || role === 'worker') {
       apps.push({ name: 'worker', app: await bootstrapWorker(config, logger) });
     }
     if (role === 'all' || role === 'listener') {
-      apps.push({ name: 'listener', app: await bootstrapListener(config, logger) });
+      const listener = await bootstrapListener(config, logger);
+      apps.push({ name: 'listener', app: listener });
+      failure = listenerFailure(listener);
     }
   } catch (err) {
     logger.error({ err }, 'startup failed');
@@ -154,10 +157,20 @@ async function runRoles(role: Role, config: ScalesetConfig, io: CliIo): Promise<
     flush(logger);
     return EXIT.failure;
   }
-  const signal = await io.stopSignal();
-  logger.info({ signal }, 'shutting down');
+  const stop = await Promise.race([
+    io.stopSignal().then((signal) => ({ signal, err: undefined })),
+    failure.then((err) => ({ signal: undefined, err })),
+  ]);
+  if (stop.err !== undefined) {
+    logger.error({ err: stop.err }, 'configuration error: shutting down');
+  } else {
+    logger.info({ signal: stop.signal }, 'shutting down');
+  }
   const ok = await closeAll(apps, logger);
   flush(logger);
+  if (stop.err !== undefined) {
+    return EXIT.config;
+  }
   return ok ? EXIT.ok : EXIT.failure;
 }
 

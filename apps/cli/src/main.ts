@@ -1,19 +1,26 @@
 import 'reflect-metadata';
 import { runCli } from './cli';
 
-// The `scaleset` binary. A second SIGTERM/SIGINT while shutting down exits at once.
-let stopping = false;
+// The `scaleset` binary. Signals are caught from the first moment, so one that arrives
+// while the roles start still leads to a clean shutdown; a second one exits at once.
+let received: NodeJS.Signals | undefined;
+let notify: ((signal: string) => void) | undefined;
+const onSignal = (signal: NodeJS.Signals): void => {
+  if (received !== undefined) {
+    process.exit(130);
+  }
+  received = signal;
+  notify?.(signal);
+};
+process.on('SIGTERM', onSignal);
+process.on('SIGINT', onSignal);
 const stopSignal = (): Promise<string> =>
   new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        process.exit(130);
-      }
-      stopping = true;
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    if (received !== undefined) {
+      resolve(received);
+      return;
+    }
+    notify = resolve;
   });
 
 void runCli(process.argv.slice(2), {
@@ -23,5 +30,6 @@ void runCli(process.argv.slice(2), {
   cwd: process.cwd(),
   stopSignal,
 }).then((code) => {
-  process.exitCode = code;
+  // Everything has been closed in order by now; exit even if a library left a timer behind.
+  process.exit(code);
 });

@@ -1,3 +1,3 @@
 /** The listener app, started by the `scaleset` CLI. */
-export { bootstrapListener } from './listener.bootstrap';
+export { bootstrapListener, listenerFailure } from './listener.bootstrap';
 export { ListenerModule } from './listener.module';

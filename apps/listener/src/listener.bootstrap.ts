@@ -3,15 +3,27 @@ import type { INestApplicationContext } from '@nestjs/common';
 import type { ScalesetConfig } from '@app/config';
 import { NestLogger, type Logger } from '@app/telemetry';
 import { ListenerModule } from './listener.module';
+import { ListenerService } from './listener.service';
 
-/** Creates and starts the listener app; the caller closes it on shutdown. */
+/** Creates and starts the listener app (with its health server when a port is set). */
 export async function bootstrapListener(
   config: ScalesetConfig,
   logger: Logger,
 ): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(ListenerModule.forRoot(config), {
-    logger: new NestLogger(logger.child({ role: 'listener' })),
+  const log = logger.child({ role: 'listener' });
+  const app = await NestFactory.create(ListenerModule.forRoot(config, log), {
+    logger: new NestLogger(log),
   });
-  await app.init();
+  if (config.listener.healthPort > 0) {
+    await app.listen(config.listener.healthPort);
+    log.info({ port: config.listener.healthPort }, 'health endpoints on /healthz and /readyz');
+  } else {
+    await app.init();
+  }
   return app;
+}
+
+/** Settles when the listener cannot serve a scale set because the configuration is wrong. */
+export function listenerFailure(app: INestApplicationContext): Promise<Error> {
+  return app.get(ListenerService).failure;
 }

@@ -13,6 +13,8 @@ describe('job ids', () => {
   it('builds deterministic ids from runner names and scale set ids', () => {
     expect(startRunnerJobId('linux-x64-abc123def4')).toBe('start-linux-x64-abc123def4');
     expect(destroyRunnerJobId('linux-x64-abc123def4')).toBe('destroy-linux-x64-abc123def4');
+    expect(destroyRunnerJobId('r1', 'job-completed')).toBe('destroy-r1');
+    expect(destroyRunnerJobId('r1', 'scale-down')).toBe('destroy-r1-scale-down');
     expect(reconcileSchedulerId(42)).toBe('reconcile-42');
     expect(startRunnerJobId('pool-a')).toBe(startRunnerJobId('pool-a'));
     expect(startRunnerJobId('pool-a')).not.toBe(destroyRunnerJobId('pool-a'));

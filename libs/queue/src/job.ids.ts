@@ -28,9 +28,16 @@ export function startRunnerJobId(runnerName: string): string {
   return build(`start-${runnerName}`);
 }
 
-/** `destroy-<runnerName>`: one destroy job per runner (JobCompleted, scale-down and reconcile agree). */
-export function destroyRunnerJobId(runnerName: string): string {
-  return build(`destroy-${runnerName}`);
+/**
+ * `destroy-<runnerName>`: one destroy job per runner (JobCompleted, timeouts and reconcile
+ * agree). A scale-down gets its own id, `destroy-<runnerName>-scale-down`: it may end with
+ * the runner kept (GitHub answers JobStillRunning), and the retained job must not swallow
+ * the runner's real destroy later.
+ */
+export function destroyRunnerJobId(runnerName: string, reason?: string): string {
+  return build(
+    reason === 'scale-down' ? `destroy-${runnerName}-scale-down` : `destroy-${runnerName}`,
+  );
 }
 
 /** `reconcile-<scaleSetId>`: the id of the scale set's repeatable reconcile job scheduler. */

@@ -74,7 +74,13 @@ export class JobProducer {
       runnerName: checkRunnerName(name, payload.runnerName),
       reason: payload.reason,
     };
-    return this.add(this.queues.runners, name, destroyRunnerJobId(data.runnerName), data, options);
+    return this.add(
+      this.queues.runners,
+      name,
+      destroyRunnerJobId(data.runnerName, data.reason),
+      data,
+      options,
+    );
   }
 
   /**

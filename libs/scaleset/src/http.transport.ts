@@ -173,6 +173,8 @@ export class HttpTransport {
   readonly #timeoutMs: number;
   readonly #logger: ScaleSetLogger;
   readonly #redactor: SecretRedactor;
+  /** Aborted by {@link close}: no request or retry wait outlives the client. */
+  readonly #closing = new AbortController();
 
   constructor(options: {
     dispatcher: Dispatcher;
@@ -189,11 +191,15 @@ export class HttpTransport {
   }
 
   /** Sends `request`, retrying per the policy; see the class comment for outcomes. */
-  async send(request: HttpRequest): Promise<HttpResponse> {
-    const { signal } = request;
+  async send(input: HttpRequest): Promise<HttpResponse> {
+    const signal =
+      input.signal === undefined
+        ? this.#closing.signal
+        : AbortSignal.any([input.signal, this.#closing.signal]);
+    const request: HttpRequest = { ...input, signal };
     const path = safePath(request.url);
     for (let attempt = 1; ; attempt++) {
-      signal?.throwIfAborted();
+      signal.throwIfAborted();
       const retriesLeft = attempt <= this.#retry.max;
       let waitMs: number | undefined;
       try {
@@ -223,7 +229,7 @@ export class HttpTransport {
           'retrying scale set API request',
         );
       } catch (err) {
-        signal?.throwIfAborted();
+        signal.throwIfAborted();
         const failure = transportFailure(err);
         const text = this.#redactor.redact(failure.text);
         if (!failure.retryable || !retriesLeft) {
@@ -247,9 +253,9 @@ export class HttpTransport {
         );
       }
       try {
-        await sleep(waitMs, undefined, signal === undefined ? {} : { signal });
+        await sleep(waitMs, undefined, { signal });
       } catch (err) {
-        signal?.throwIfAborted();
+        signal.throwIfAborted();
         throw err;
       }
     }
@@ -287,8 +293,9 @@ export class HttpTransport {
     }
   }
 
-  /** Closes idle connections; in-flight requests finish first. */
+  /** Aborts in-flight requests and retry waits, then closes the connections. */
   async close(): Promise<void> {
+    this.#closing.abort(new Error('the scale set client was closed'));
     await this.#dispatcher.close();
   }
 }

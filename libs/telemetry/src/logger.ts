@@ -1,4 +1,5 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
+import pretty from 'pino-pretty';
 
 /** The structured logger used everywhere in scaleset. */
 export type { Logger };
@@ -48,19 +49,19 @@ export function createLogger(
     redact: { paths: [...REDACTED_LOG_PATHS], censor: '[REDACTED]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
+  // Synchronous writes: the last lines before an exit (a fatal error, a signal) must not
+  // be lost in a buffer, and log volume is small.
   if (options.format === 'text') {
-    return pino({
-      ...base,
-      transport: {
-        target: 'pino-pretty',
-        options: {
-          destination: 2,
-          colorize: false,
-          translateTime: 'SYS:standard',
-          singleLine: true,
-        },
-      },
-    });
+    return pino(
+      base,
+      pretty({
+        destination: 2,
+        sync: true,
+        colorize: false,
+        translateTime: 'SYS:standard',
+        singleLine: true,
+      }),
+    );
   }
-  return pino(base, pino.destination({ fd: 2, sync: false }));
+  return pino(base, pino.destination({ fd: 2, sync: true }));
 }

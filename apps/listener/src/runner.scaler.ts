@@ -1,0 +1,226 @@
+import type { JobCompleted, JobStarted, RunnerScaleSetStatistic } from '@app/scaleset';
+import type { Logger } from '@app/telemetry';
+import type { Scaler } from './listener.ports';
+
+/** The registry calls the scaler makes (a slice of `RunnerRegistry`). */
+export interface ScalerRegistry {
+  reserve(
+    scaleSet: { id: number; name: string },
+    count: number,
+    maxRunners: number,
+    options: { epoch: number },
+  ): Promise<string[]>;
+  transition(
+    scaleSetId: number,
+    name: string,
+    to: 'busy' | 'destroying',
+    options: {
+      epoch: number;
+      from: readonly ('reserved' | 'provisioning' | 'idle' | 'busy' | 'failed')[];
+      reason?: string;
+      jobId?: string;
+      jobDisplayName?: string;
+    },
+  ): Promise<{ outcome: 'applied' | 'unchanged'; from: string }>;
+  get(scaleSetId: number, name: string): Promise<{ state: string } | undefined>;
+  list(
+    scaleSetId: number,
+    state: 'reserved' | 'idle',
+    options?: { changedBefore?: number; limit?: number },
+  ): Promise<{ name: string; stateChangedAt: number }[]>;
+  counts(scaleSetId: number): Promise<{ live: number }>;
+  isTombstoned(scaleSetId: number, name: string): Promise<boolean>;
+}
+
+/** The jobs the scaler enqueues (a slice of `JobProducer`). */
+export interface ScalerJobs {
+  enqueueStart(payload: {
+    scaleSetId: number;
+    scaleSetName: string;
+    runnerName: string;
+    epoch: number;
+  }): Promise<unknown>;
+  enqueueDestroy(payload: {
+    scaleSetId: number;
+    scaleSetName: string;
+    runnerName: string;
+    reason: 'job-completed' | 'scale-down';
+    epoch: number;
+  }): Promise<unknown>;
+}
+
+/** The scale set and its bounds; `maxRunners`/`minRunners` are read on every decision. */
+export interface ScalerScaleSet {
+  readonly id: number;
+  readonly name: string;
+  minRunners(): number;
+  maxRunners(): number;
+}
+
+/** `desired = min(max_runners, min_runners + totalAssignedJobs)`: the SDK's and ARC's formula. */
+export function desiredRunnerCount(
+  statistics: Pick<RunnerScaleSetStatistic, 'totalAssignedJobs'>,
+  minRunners: number,
+  maxRunners: number,
+): number {
+  return Math.max(0, Math.min(maxRunners, minRunners + Math.max(0, statistics.totalAssignedJobs)));
+}
+
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined;
+}
+
+/**
+ * Turns messages into registry changes and BullMQ jobs. Every method is idempotent, so a
+ * message handled twice (redelivery after a crash) leaves the same state: reservations are
+ * bounded by the atomic capacity check, start and destroy jobs have deterministic ids, and
+ * state moves are guarded by `from` lists and the leader's epoch.
+ */
+export class RunnerScaler implements Scaler {
+  constructor(
+    private readonly registry: ScalerRegistry,
+    private readonly jobs: ScalerJobs,
+    private readonly scaleSet: ScalerScaleSet,
+    private readonly options: {
+      readonly scaleDownGraceMs: number;
+      readonly logger: Logger;
+      readonly now?: () => number;
+    },
+  ) {}
+
+  private get log(): Logger {
+    return this.options.logger;
+  }
+
+  async handleJobStarted(job: JobStarted, epoch: number): Promise<void> {
+    const runner = await this.registry.get(this.scaleSet.id, job.runnerName);
+    if (runner === undefined) {
+      this.log.info(
+        { runner: job.runnerName, jobId: job.jobId },
+        'JobStarted for a runner this deployment does not know',
+      );
+      return;
+    }
+    try {
+      const result = await this.registry.transition(this.scaleSet.id, job.runnerName, 'busy', {
+        epoch,
+        from: ['reserved', 'provisioning', 'idle', 'busy'],
+        jobId: job.jobId,
+        jobDisplayName: job.jobDisplayName,
+      });
+      if (result.outcome === 'applied') {
+        this.log.info({ runner: job.runnerName, jobId: job.jobId }, 'runner busy');
+      }
+    } catch (err) {
+      if (errorName(err) !== 'IllegalTransitionError') {
+        throw err;
+      }
+      // Already being destroyed (a scale-down raced the job): GitHub refuses to remove a
+      // busy runner, so the destroy job keeps it until JobCompleted.
+      this.log.warn(
+        { runner: job.runnerName, state: runner.state },
+        'JobStarted for a runner that is not live',
+      );
+    }
+  }
+
+  async handleJobCompleted(job: JobCompleted, epoch: number): Promise<void> {
+    if (job.runnerName === '') {
+      // Cancelled before any runner took it (e.g. reassignment); nothing to destroy.
+      return;
+    }
+    if (await this.registry.isTombstoned(this.scaleSet.id, job.runnerName)) {
+      return;
+    }
+    const runner = await this.registry.get(this.scaleSet.id, job.runnerName);
+    if (runner === undefined) {
+      this.log.info(
+        { runner: job.runnerName },
+        'JobCompleted for a runner this deployment does not know',
+      );
+      return;
+    }
+    if (runner.state !== 'destroying') {
+      try {
+        await this.registry.transition(this.scaleSet.id, job.runnerName, 'destroying', {
+          epoch,
+          from: ['reserved', 'provisioning', 'idle', 'busy', 'failed'],
+          reason: 'job-completed',
+        });
+      } catch (err) {
+        if (errorName(err) !== 'IllegalTransitionError') {
+          throw err;
+        }
+      }
+    }
+    // Always (re)enqueue: the id is deterministic, and a previous attempt may have moved
+    // the runner to destroying and died before the job was durable.
+    await this.jobs.enqueueDestroy({
+      scaleSetId: this.scaleSet.id,
+      scaleSetName: this.scaleSet.name,
+      runnerName: job.runnerName,
+      reason: 'job-completed',
+      epoch,
+    });
+    this.log.info(
+      { runner: job.runnerName, result: job.result },
+      'job completed; runner destroy enqueued',
+    );
+  }
+
+  async handleDesiredRunnerCount(
+    statistics: RunnerScaleSetStatistic,
+    epoch: number,
+  ): Promise<number> {
+    const max = this.scaleSet.maxRunners();
+    const desired = desiredRunnerCount(statistics, this.scaleSet.minRunners(), max);
+    const { live } = await this.registry.counts(this.scaleSet.id);
+    if (desired > live) {
+      const names = await this.registry.reserve(
+        { id: this.scaleSet.id, name: this.scaleSet.name },
+        desired - live,
+        max,
+        { epoch },
+      );
+      if (names.length > 0) {
+        this.log.info({ desired, live, reserved: names.length }, 'scaling up');
+      }
+    }
+    // Start every reserved runner, including ones reserved by a leader that died before
+    // enqueueing; the deterministic job id makes this a no-op for the others.
+    for (const runner of await this.registry.list(this.scaleSet.id, 'reserved')) {
+      await this.jobs.enqueueStart({
+        scaleSetId: this.scaleSet.id,
+        scaleSetName: this.scaleSet.name,
+        runnerName: runner.name,
+        epoch,
+      });
+    }
+    if (desired < live) {
+      await this.scaleDown(live - desired, epoch);
+    }
+    return desired;
+  }
+
+  // Only idle runners, oldest first, and only after the grace period: a runner that just
+  // came online is about to receive the job that made us start it.
+  private async scaleDown(excess: number, epoch: number): Promise<void> {
+    const now = (this.options.now ?? Date.now)();
+    const idle = await this.registry.list(this.scaleSet.id, 'idle', {
+      changedBefore: now - this.options.scaleDownGraceMs,
+      limit: excess,
+    });
+    for (const runner of idle) {
+      await this.jobs.enqueueDestroy({
+        scaleSetId: this.scaleSet.id,
+        scaleSetName: this.scaleSet.name,
+        runnerName: runner.name,
+        reason: 'scale-down',
+        epoch,
+      });
+    }
+    if (idle.length > 0) {
+      this.log.info({ excess, destroying: idle.map((r) => r.name) }, 'scaling down idle runners');
+    }
+  }
+}
