@@ -11,6 +11,7 @@ import {
 import { createLogger, type Logger } from '@app/telemetry';
 import { bootstrapListener, listenerFailure } from '@apps/listener';
 import { bootstrapWorker } from '@apps/worker';
+import { deleteScaleSets } from './scale-set-delete.command';
 import { buildVersion } from './version';
 
 /** Where the CLI reads and writes; replaceable in tests. */
@@ -110,6 +111,41 @@ export function buildProgram(io: CliIo, result: { code: number }): Command {
       const effective = load(cmd);
       io.stdout(stringify(redactedConfig(effective), { lineWidth: 0 }));
       io.stderr('configuration is valid\n');
+      result.code = EXIT.ok;
+    });
+
+  program
+    .command('scaleset')
+    .description('manage the scale sets on GitHub')
+    .command('delete')
+    .description(
+      'delete the configured scale sets (or --only ones): destroy their runners, remove their registrations, delete them on GitHub. Stop the listeners first.',
+    )
+    .option('--only <names>', 'comma-separated scale set names (default: all configured)')
+    .option('--yes', 'confirm; nothing is deleted without it')
+    .action(async (opts: { only?: string; yes?: boolean }, cmd: Command) => {
+      const effective = load(cmd);
+      const names = (opts.only ?? '')
+        .split(',')
+        .map((n) => n.trim())
+        .filter((n) => n !== '');
+      const targets = names.length > 0 ? names : effective.scaleSets.map((s) => s.name);
+      if (opts.yes !== true) {
+        io.stderr(
+          `this deletes scale set(s) ${targets.join(', ')} and all their runners; add --yes to confirm\n`,
+        );
+        result.code = EXIT.config;
+        return;
+      }
+      const logger = createLogger(effective.logging, { deployment: effective.deployment.id });
+      const reports = await deleteScaleSets(effective, names, logger);
+      for (const r of reports) {
+        io.stdout(
+          r.found
+            ? `${r.name}: deleted scale set ${r.scaleSetId ?? '?'} (${r.computeDestroyed} runner(s) destroyed, ${r.registrationsRemoved} registration(s) removed${r.busyRegistrations > 0 ? `, ${r.busyRegistrations} were busy` : ''})\n`
+            : `${r.name}: not found on GitHub; nothing to delete\n`,
+        );
+      }
       result.code = EXIT.ok;
     });
 

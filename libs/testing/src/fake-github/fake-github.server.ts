@@ -491,7 +491,12 @@ export class FakeGitHub {
 
   private sendFault(ctx: Ctx, endpoint: EndpointName, fault: FakeFault): void {
     const status = fault.status ?? 200;
-    const headers: Record<string, string> = { ...this.idHeaders(endpoint), ...fault.headers };
+    // Header names are case-insensitive: a fault's `ActivityId` must replace the generated
+    // `activityid`, not be sent next to it (clients would read "generated, custom").
+    const headers: Record<string, string> = { ...this.idHeaders(endpoint) };
+    for (const [name, value] of Object.entries(fault.headers ?? {})) {
+      headers[name.toLowerCase()] = value;
+    }
     let body = '';
     if (fault.emptyBody !== true) {
       body =
@@ -734,6 +739,8 @@ export class FakeGitHub {
         iss: '123',
         aud: 'actions-service',
         sub: 'scaleset-admin',
+        // Without a unique id, tokens minted within the same second would be identical.
+        jti: randomUUID(),
         iat: now - 600,
         nbf: now - 600,
         exp: now + this.adminTokenTtlSec,
