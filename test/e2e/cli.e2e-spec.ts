@@ -98,6 +98,28 @@ describe('the scaleset binary', () => {
     expect(res.stderr).not.toContain(fake.pat);
   });
 
+  it('serves the fake GitHub service with scaleset dev fake-github', async () => {
+    const child = spawn(process.execPath, [BIN, 'dev', 'fake-github', '--port', '0'], {
+      env: { PATH: process.env['PATH'] ?? '' },
+    });
+    let out = '';
+    const origin = await new Promise<string>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+        if (m?.[1] !== undefined) {
+          resolve(m[1]);
+        }
+      });
+    });
+    const res = await fetch(`${origin}/_fake/control/info`);
+    expect(res.status).toBe(200);
+    expect(out).toContain('PAT:');
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('exits 2 without starting anything when the configuration is invalid', async () => {
     const proc = startScaleset(['--max-runners', 'many'], dir);
     const res = await proc.exited;

@@ -149,6 +149,22 @@ export function buildProgram(io: CliIo, result: { code: number }): Command {
       result.code = EXIT.ok;
     });
 
+  program
+    .command('dev')
+    .description('development helpers')
+    .command('fake-github')
+    .description(
+      'serve the fake GitHub service on 127.0.0.1 (options: --port N, --poll-timeout-ms N, --mode assign|acquire)',
+    )
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_opts: unknown, cmd: Command) => {
+      // Loaded on demand: the fake is a test tool and stays out of the normal start path.
+      const { runFakeGitHubCli } = await import('@app/testing');
+      await runFakeGitHubCli(cmd.args);
+      result.code = EXIT.ok;
+    });
+
   return program;
 }
 

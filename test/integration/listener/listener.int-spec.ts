@@ -130,6 +130,24 @@ describe('listener against the fake GitHub and real Redis', () => {
     expect(scaleSet?.labels.map((l) => l.name)).toEqual([h.config.scaleSets[0]?.name]);
   });
 
+  it('serves /healthz and /readyz', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    h = await setUp({ extraYaml: '' });
+    const config = { ...h.config, listener: { ...h.config.listener, healthPort: port } };
+    const app = await bootstrapListener(config, logger);
+    h.apps.push(app);
+    await until('a session', () => h.fake.sessions().length === 1);
+    await until(
+      'ready',
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
+    );
+    const ready = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as {
+      scaleSets: { role: string; hasSession: boolean }[];
+    };
+    expect(ready.scaleSets[0]).toMatchObject({ role: 'leader', hasSession: true });
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+
   it('10 jobs with max_runners 5: 5 start jobs first, more as jobs complete, never more than 5 live', async () => {
     h = await setUp({ maxRunners: 5 });
     await startListener(h);
