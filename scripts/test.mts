@@ -3,7 +3,7 @@
 // redis-server and dockerd (as testing.md describes) in a temporary folder, and
 // stops them, by pid, when the tests end. Run with Node 22.18+ (type stripping).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,6 +144,19 @@ async function stopAll(): Promise<void> {
     clearTimeout(timer);
   }
   started.length = 0;
+  // dockerd can leave mounts under its data root behind; detach them so the folder goes.
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' ')[1] ?? '')
+      .filter((target) => target.startsWith(tmp))
+      .sort((a, b) => b.length - a.length);
+    for (const target of mounts) {
+      spawnSync('umount', ['-l', target], { stdio: 'ignore' });
+    }
+  } catch {
+    // Not Linux, or no /proc: nothing to detach.
+  }
   try {
     rmSync(tmp, { recursive: true, force: true });
   } catch (err) {

@@ -114,7 +114,7 @@ describe('JobProducer (real BullMQ on real Redis)', () => {
 
   it('delays a job when asked', async () => {
     await producer.enqueueDestroy({ ...start(), reason: 'scale-down' }, { delayMs: 60_000 });
-    expect(await runners.getJobState('destroy-linux-x64-abc123def4')).toBe('delayed');
+    expect(await runners.getJobState('destroy-linux-x64-abc123def4-scale-down')).toBe('delayed');
   });
 
   it('upserts one reconcile scheduler per scale set', async () => {
