@@ -63,5 +63,11 @@ module.exports = {
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
     },
+    {
+      // The whole system as deployed (separate processes, real Redis and dockerd) under faults.
+      ...common,
+      displayName: 'system',
+      testMatch: ['<rootDir>/test/system/**/*.system-spec.ts'],
+    },
   ],
 };

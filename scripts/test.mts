@@ -167,8 +167,8 @@ async function stopAll(): Promise<void> {
 
 async function main(): Promise<number> {
   const tiers = process.argv.slice(2);
-  const projects = tiers.length > 0 ? tiers : ['unit', 'integration', 'e2e'];
-  if (projects.includes('e2e')) {
+  const projects = tiers.length > 0 ? tiers : ['unit', 'integration', 'e2e', 'system'];
+  if (projects.includes('e2e') || projects.includes('system')) {
     // End-to-end tests run the built binary, so build it from the current sources.
     log('npm run build');
     const build = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
