@@ -10,7 +10,7 @@ import {
 } from '@app/config';
 import { createLogger, type Logger } from '@app/telemetry';
 import { bootstrapListener, listenerFailure } from '@apps/listener';
-import { bootstrapWorker } from '@apps/worker';
+import { bootstrapWorker, formatReconcileReport, runReconcileOnce } from '@apps/worker';
 import { deleteScaleSets } from './scale-set-delete.command';
 import { buildVersion } from './version';
 
@@ -146,6 +146,23 @@ export function buildProgram(io: CliIo, result: { code: number }): Command {
             : `${r.name}: not found on GitHub; nothing to delete\n`,
         );
       }
+      result.code = EXIT.ok;
+    });
+
+  program
+    .command('reconcile')
+    .description(
+      'compare the registry, GitHub and the engine for every scale set and repair what differs (destroy jobs are carried out by the workers)',
+    )
+    .option(
+      '--once',
+      'run one pass and print what it did (the only mode; workers reconcile on a schedule)',
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const effective = load(cmd);
+      const logger = createLogger(effective.logging, { deployment: effective.deployment.id });
+      const reports = await runReconcileOnce(effective, logger);
+      io.stdout(formatReconcileReport(reports));
       result.code = EXIT.ok;
     });
 

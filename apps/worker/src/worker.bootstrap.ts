@@ -9,7 +9,7 @@ export async function bootstrapWorker(
   config: ScalesetConfig,
   logger: Logger,
 ): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, logger), {
     logger: new NestLogger(logger.child({ role: 'worker' })),
   });
   await app.init();

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { SCALESET_CONFIG, type ScalesetConfig } from '@app/config';
+import { QUEUES } from '@app/queue';
 
-/** Runs the worker role. For now it announces itself and idles. */
+/** Announces the worker role once its processors are running. */
 @Injectable()
 export class WorkerService implements OnApplicationBootstrap {
   private readonly logger = new Logger('worker');
@@ -9,6 +10,9 @@ export class WorkerService implements OnApplicationBootstrap {
   constructor(@Inject(SCALESET_CONFIG) private readonly config: ScalesetConfig) {}
 
   onApplicationBootstrap(): void {
-    this.logger.log(`worker started (deployment ${this.config.deployment.id})`);
+    this.logger.log(
+      `worker started (deployment ${this.config.deployment.id}, queue ${QUEUES.runners}, ` +
+        `concurrency ${this.config.worker.concurrency})`,
+    );
   }
 }

@@ -541,6 +541,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ScalesetConfig {
       startAttempts: file.worker.start_attempts,
       destroyAttempts: file.worker.destroy_attempts,
       shutdownTimeoutMs: file.worker.shutdown_timeout,
+      jobLockMs: file.worker.job_lock,
     },
     reconcile: {
       intervalMs: file.reconcile.interval,

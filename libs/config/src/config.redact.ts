@@ -96,6 +96,7 @@ export function redactedConfig(config: ScalesetConfig): Record<string, unknown> 
       start_attempts: config.worker.startAttempts,
       destroy_attempts: config.worker.destroyAttempts,
       shutdown_timeout: `${config.worker.shutdownTimeoutMs}ms`,
+      job_lock: `${config.worker.jobLockMs}ms`,
     },
     reconcile: {
       interval: `${config.reconcile.intervalMs}ms`,

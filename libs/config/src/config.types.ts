@@ -115,6 +115,8 @@ export interface WorkerConfig {
   readonly startAttempts: number;
   readonly destroyAttempts: number;
   readonly shutdownTimeoutMs: number;
+  /** BullMQ lock duration of a running job, also the stalled-job check interval. */
+  readonly jobLockMs: number;
 }
 
 /** Reconciler settings; durations in milliseconds (0 = off where noted). */

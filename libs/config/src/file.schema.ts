@@ -289,6 +289,12 @@ export const workerSchema = z.strictObject({
   shutdown_timeout: duration
     .prefault(30)
     .describe('How long in-flight jobs may finish on SIGTERM.'),
+  job_lock: duration
+    .prefault(30)
+    .refine((ms) => ms >= 1000, { error: 'must be at least 1s' })
+    .describe(
+      'Lock on a running job (renewed at half this); a job of a worker that died is handed to another worker within about twice this.',
+    ),
 });
 
 export const reconcileSchema = z.strictObject({
