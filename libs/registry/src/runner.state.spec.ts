@@ -21,6 +21,7 @@ describe('runner lifecycle', () => {
         'reserved>failed',
         'reserved>destroying',
         'provisioning>idle',
+        'provisioning>busy',
         'provisioning>failed',
         'provisioning>destroying',
         'idle>busy',

@@ -37,7 +37,8 @@ export const LIVE_STATES = [
  */
 export const LEGAL_TRANSITIONS: Readonly<Record<RunnerState, readonly RunnerTransitionTarget[]>> = {
   reserved: ['provisioning', 'failed', 'destroying'],
-  provisioning: ['idle', 'failed', 'destroying'],
+  // A fast runner can take its job (JobStarted) before the worker records it as idle.
+  provisioning: ['idle', 'busy', 'failed', 'destroying'],
   idle: ['busy', 'failed', 'destroying'],
   busy: ['destroying'],
   failed: ['destroying'],
