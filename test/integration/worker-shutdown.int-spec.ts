@@ -89,10 +89,8 @@ describe('worker shutdown', () => {
     const harness = await startWorker('500ms');
     const { name, jobId } = await activeSlowStart(harness, 6_000);
 
-    const closing = Date.now();
     await harness.stop();
-    // Well before the slow call could have finished (graceful would take about 6 s).
-    expect(Date.now() - closing).toBeLessThan(4_500);
+    // Force-closed: a graceful close would have waited for the slow call and completed the job.
     expect(await harness.runners.getJobState(jobId)).toBe('active');
 
     await harness.startReplica();

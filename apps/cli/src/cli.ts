@@ -8,7 +8,7 @@ import {
   redactedConfig,
   type ScalesetConfig,
 } from '@app/config';
-import { createLogger, type Logger } from '@app/telemetry';
+import { createLogger, startTelemetry, type Logger, type TelemetryHandle } from '@app/telemetry';
 import { bootstrapListener, listenerFailure } from '@apps/listener';
 import { bootstrapWorker, formatReconcileReport, runReconcileOnce } from '@apps/worker';
 import { deleteScaleSets } from './scale-set-delete.command';
@@ -210,19 +210,27 @@ async function runRoles(role: Role, config: ScalesetConfig, io: CliIo): Promise<
   const logger = createLogger(config.logging, { deployment: config.deployment.id });
   const apps: { name: string; app: INestApplicationContext }[] = [];
   let failure: Promise<Error> = new Promise<Error>(() => undefined);
+  // Once per process, before the apps and stopped after them: in the all-in-one process the
+  // listener and the worker share one telemetry (one /metrics registry and port).
+  let telemetry: TelemetryHandle | undefined;
   try {
+    telemetry = await startTelemetry(config, { role, logger, version: buildVersion() });
     // The worker starts first so that the jobs the listener enqueues find a consumer.
     if (role === 'all' || role === 'worker') {
-      apps.push({ name: 'worker', app: await bootstrapWorker(config, logger) });
+      apps.push({
+        name: 'worker',
+        app: await bootstrapWorker(config, logger, telemetry.telemetry),
+      });
     }
     if (role === 'all' || role === 'listener') {
-      const listener = await bootstrapListener(config, logger);
+      const listener = await bootstrapListener(config, logger, telemetry.telemetry);
       apps.push({ name: 'listener', app: listener });
       failure = listenerFailure(listener);
     }
   } catch (err) {
     logger.error({ err }, 'startup failed');
     await closeAll(apps, logger);
+    await stopTelemetry(telemetry, logger);
     flush(logger);
     return EXIT.failure;
   }
@@ -236,6 +244,7 @@ async function runRoles(role: Role, config: ScalesetConfig, io: CliIo): Promise<
     logger.info({ signal: stop.signal }, 'shutting down');
   }
   const ok = await closeAll(apps, logger);
+  await stopTelemetry(telemetry, logger);
   flush(logger);
   if (stop.err !== undefined) {
     return EXIT.config;
@@ -269,6 +278,27 @@ async function closeAll(
     }
   }
   return ok;
+}
+
+/** Flushes the last spans and metrics; bounded, so an unreachable collector cannot hang exit. */
+async function stopTelemetry(handle: TelemetryHandle | undefined, logger: Logger): Promise<void> {
+  if (handle === undefined) {
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      handle.shutdown(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn({}, 'telemetry did not flush within 10 s; exiting anyway');
+          resolve();
+        }, 10_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function flush(logger: Logger): void {

@@ -1,17 +1,21 @@
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { ScalesetConfig } from '@app/config';
-import { NestLogger, type Logger } from '@app/telemetry';
+import { NestLogger, NOOP_TELEMETRY, type Logger, type Telemetry } from '@app/telemetry';
 import { ListenerModule } from './listener.module';
 import { ListenerService } from './listener.service';
 
-/** Creates and starts the listener app (with its health server when a port is set). */
+/**
+ * Creates and starts the listener app (with its health server when a port is set). `telemetry`
+ * comes from `startTelemetry`, once per process; the default records nothing.
+ */
 export async function bootstrapListener(
   config: ScalesetConfig,
   logger: Logger,
+  telemetry: Telemetry = NOOP_TELEMETRY,
 ): Promise<INestApplicationContext> {
   const log = logger.child({ role: 'listener' });
-  const app = await NestFactory.create(ListenerModule.forRoot(config, log), {
+  const app = await NestFactory.create(ListenerModule.forRoot(config, log, telemetry), {
     logger: new NestLogger(log),
   });
   if (config.listener.healthPort > 0) {

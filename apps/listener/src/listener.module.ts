@@ -1,15 +1,26 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { bullPrefix, ConfigModule, redisClientOptions, type ScalesetConfig } from '@app/config';
-import { QueueModule } from '@app/queue';
+import { getQueueToken } from '@nestjs/bullmq';
+import { QueueModule, QUEUES } from '@app/queue';
 import { RegistryModule } from '@app/registry';
-import type { Logger } from '@app/telemetry';
+import {
+  NOOP_TELEMETRY,
+  registerQueueCollectors,
+  Telemetry,
+  type JobCountsSource,
+  type Logger,
+} from '@app/telemetry';
 import { HealthController } from './health.controller';
 import { LISTENER_LOGGER, ListenerService } from './listener.service';
 
 /** The listener app: one lease, one message session and one poll loop per scale set. */
 @Module({})
 export class ListenerModule {
-  static forRoot(config: ScalesetConfig, logger: Logger): DynamicModule {
+  static forRoot(
+    config: ScalesetConfig,
+    logger: Logger,
+    telemetry: Telemetry = NOOP_TELEMETRY,
+  ): DynamicModule {
     const redisOptions = redisClientOptions(config.redis);
     return {
       module: ListenerModule,
@@ -29,7 +40,21 @@ export class ListenerModule {
         }),
       ],
       controllers: [HealthController],
-      providers: [ListenerService, { provide: LISTENER_LOGGER, useValue: logger }],
+      providers: [
+        ListenerService,
+        { provide: LISTENER_LOGGER, useValue: logger },
+        { provide: Telemetry, useValue: telemetry },
+        queueCollectorsProvider(telemetry),
+      ],
     };
   }
+}
+
+/** Queue depth collectors (read from Redis at scrape time), removed on shutdown. */
+function queueCollectorsProvider(telemetry: Telemetry): Provider {
+  return {
+    provide: 'LISTENER_QUEUE_COLLECTORS',
+    inject: [getQueueToken(QUEUES.runners), getQueueToken(QUEUES.reconcile)],
+    useFactory: (...queues: JobCountsSource[]) => registerQueueCollectors(telemetry, queues),
+  };
 }

@@ -18,7 +18,13 @@ import {
   ScaleSetClient,
   scaleSetClientOptionsFromConfig,
 } from '@app/scaleset';
-import type { Logger } from '@app/telemetry';
+import {
+  COLLECTOR_KEYS,
+  githubRequestObserver,
+  runnerStateCollector,
+  Telemetry,
+  type Logger,
+} from '@app/telemetry';
 import { ClientSessionFactory, RedisLeaderElection } from './listener.adapters';
 import type { ListenerStatus } from './listener.ports';
 import { RunnerScaler } from './runner.scaler';
@@ -57,6 +63,7 @@ export class ListenerService implements OnApplicationBootstrap, BeforeApplicatio
   private readonly runs: Promise<void>[] = [];
   private readonly listeners = new Map<string, ScaleSetListener>();
   private readonly clients: ScaleSetClient[] = [];
+  private readonly collectors: (() => void)[] = [];
   private rejectFailure: (err: Error) => void = () => undefined;
   /** Settles with the error when a scale set cannot be served because the configuration is wrong. */
   readonly failure: Promise<Error> = new Promise<Error>((resolve) => {
@@ -70,6 +77,7 @@ export class ListenerService implements OnApplicationBootstrap, BeforeApplicatio
     private readonly cursor: MessageCursor,
     private readonly producer: JobProducer,
     @Inject(LISTENER_LOGGER) private readonly logger: Logger,
+    private readonly telemetry: Telemetry,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -85,6 +93,9 @@ export class ListenerService implements OnApplicationBootstrap, BeforeApplicatio
   async beforeApplicationShutdown(): Promise<void> {
     this.shutdown.abort();
     await Promise.allSettled(this.runs);
+    this.collectors.forEach((remove) => {
+      remove();
+    });
     await Promise.allSettled(this.clients.map((c) => c.close()));
   }
 
@@ -106,7 +117,11 @@ export class ListenerService implements OnApplicationBootstrap, BeforeApplicatio
   private async serve(config: ScaleSetConfig): Promise<void> {
     const log = this.logger.child({ scaleSet: config.name });
     const client = new ScaleSetClient(
-      scaleSetClientOptionsFromConfig(this.config, { subsystem: 'listener', logger: log }),
+      scaleSetClientOptionsFromConfig(this.config, {
+        subsystem: 'listener',
+        logger: log,
+        onRequest: githubRequestObserver(this.telemetry),
+      }),
     );
     this.clients.push(client);
     const signal = this.shutdown.signal;
@@ -115,6 +130,16 @@ export class ListenerService implements OnApplicationBootstrap, BeforeApplicatio
       try {
         const scaleSet = await ensureScaleSet(client, config, log, signal);
         client.setScaleSetId(scaleSet.id);
+        // Runner counts are read from Redis at scrape time, so every replica reports the same.
+        this.collectors.push(
+          this.telemetry.meter.addCollector(
+            COLLECTOR_KEYS.runners(scaleSet.id),
+            runnerStateCollector(
+              { id: scaleSet.id, name: config.name, maxRunners: () => config.maxRunners },
+              this.registry,
+            ),
+          ),
+        );
         const listener = new ScaleSetListener(
           {
             sessions: new ClientSessionFactory(client, scaleSet.id),
@@ -134,9 +159,14 @@ export class ListenerService implements OnApplicationBootstrap, BeforeApplicatio
                 minRunners: () => config.minRunners,
                 maxRunners: () => config.maxRunners,
               },
-              { scaleDownGraceMs: this.config.listener.scaleDownGraceMs, logger: log },
+              {
+                scaleDownGraceMs: this.config.listener.scaleDownGraceMs,
+                logger: log,
+                telemetry: this.telemetry,
+              },
             ),
             logger: this.logger,
+            telemetry: this.telemetry,
           },
           {
             scaleSetName: config.name,

@@ -1,5 +1,11 @@
 import type { JobCompleted, JobStarted, RunnerScaleSetStatistic } from '@app/scaleset';
-import type { Logger } from '@app/telemetry';
+import {
+  NOOP_TELEMETRY,
+  TelemetryAttributes as A,
+  type ActiveSpan,
+  type Logger,
+  type Telemetry,
+} from '@app/telemetry';
 import type { Scaler } from './listener.ports';
 
 /** The registry calls the scaler makes (a slice of `RunnerRegistry`). */
@@ -39,6 +45,7 @@ export interface ScalerJobs {
     scaleSetName: string;
     runnerName: string;
     epoch: number;
+    traceparent?: string;
   }): Promise<unknown>;
   enqueueDestroy(payload: {
     scaleSetId: number;
@@ -46,6 +53,7 @@ export interface ScalerJobs {
     runnerName: string;
     reason: 'job-completed' | 'scale-down';
     epoch: number;
+    traceparent?: string;
   }): Promise<unknown>;
 }
 
@@ -85,14 +93,41 @@ export class RunnerScaler implements Scaler {
       readonly scaleDownGraceMs: number;
       readonly logger: Logger;
       readonly now?: () => number;
+      /** Spans and metrics; default no-op. */
+      readonly telemetry?: Telemetry;
     },
-  ) {}
+  ) {
+    this.telemetry = options.telemetry ?? NOOP_TELEMETRY;
+  }
+
+  private readonly telemetry: Telemetry;
 
   private get log(): Logger {
     return this.options.logger;
   }
 
-  async handleJobStarted(job: JobStarted, epoch: number): Promise<void> {
+  /** The active span's trace context, for the job payload (the worker continues the trace). */
+  private traceparent(): { traceparent?: string } {
+    const traceparent = this.telemetry.tracer.traceparent();
+    return traceparent === undefined ? {} : { traceparent };
+  }
+
+  handleJobStarted(job: JobStarted, epoch: number): Promise<void> {
+    return this.telemetry.tracer.withSpan(
+      'scaler.HandleJobStarted',
+      {
+        [A.scaleSetName]: this.scaleSet.name,
+        [A.runnerName]: job.runnerName,
+        [A.jobId]: job.jobId,
+        [A.jobRunnerRequestId]: job.runnerRequestId,
+        [A.jobDisplayName]: job.jobDisplayName,
+        [A.epoch]: epoch,
+      },
+      () => this.jobStarted(job, epoch),
+    );
+  }
+
+  private async jobStarted(job: JobStarted, epoch: number): Promise<void> {
     const runner = await this.registry.get(this.scaleSet.id, job.runnerName);
     if (runner === undefined) {
       this.log.info(
@@ -124,14 +159,34 @@ export class RunnerScaler implements Scaler {
     }
   }
 
-  async handleJobCompleted(job: JobCompleted, epoch: number): Promise<void> {
+  handleJobCompleted(job: JobCompleted, epoch: number): Promise<void> {
+    return this.telemetry.tracer.withSpan(
+      'scaler.HandleJobCompleted',
+      {
+        [A.scaleSetName]: this.scaleSet.name,
+        [A.runnerName]: job.runnerName,
+        [A.jobId]: job.jobId,
+        [A.jobRunnerRequestId]: job.runnerRequestId,
+        [A.jobResult]: job.result,
+        [A.epoch]: epoch,
+      },
+      () => this.jobCompleted(job, epoch),
+    );
+  }
+
+  private async jobCompleted(job: JobCompleted, epoch: number): Promise<void> {
+    const completed = this.telemetry.meter.counter('jobsCompleted');
+    const labels = { [A.labelScaleSet]: this.scaleSet.name, [A.labelResult]: job.result };
     if (job.runnerName === '') {
       // Cancelled before any runner took it (e.g. reassignment); nothing to destroy.
+      completed.add(1, labels);
       return;
     }
     if (await this.registry.isTombstoned(this.scaleSet.id, job.runnerName)) {
+      // A duplicate: counted the first time.
       return;
     }
+    completed.add(1, labels);
     const runner = await this.registry.get(this.scaleSet.id, job.runnerName);
     if (runner === undefined) {
       this.log.info(
@@ -161,6 +216,7 @@ export class RunnerScaler implements Scaler {
       runnerName: job.runnerName,
       reason: 'job-completed',
       epoch,
+      ...this.traceparent(),
     });
     this.log.info(
       { runner: job.runnerName, result: job.result },
@@ -168,13 +224,36 @@ export class RunnerScaler implements Scaler {
     );
   }
 
-  async handleDesiredRunnerCount(
+  handleDesiredRunnerCount(statistics: RunnerScaleSetStatistic, epoch: number): Promise<number> {
+    return this.telemetry.tracer.withSpan(
+      'scaler.HandleDesiredRunnerCount',
+      {
+        [A.scaleSetName]: this.scaleSet.name,
+        [A.desiredCount]: statistics.totalAssignedJobs,
+        [A.epoch]: epoch,
+      },
+      (span) => this.desiredRunnerCount(statistics, epoch, span),
+    );
+  }
+
+  private async desiredRunnerCount(
     statistics: RunnerScaleSetStatistic,
     epoch: number,
+    span: ActiveSpan,
   ): Promise<number> {
     const max = this.scaleSet.maxRunners();
     const desired = desiredRunnerCount(statistics, this.scaleSet.minRunners(), max);
     const { live } = await this.registry.counts(this.scaleSet.id);
+    const action = desired > live ? 'up' : desired < live ? 'down' : 'none';
+    span.setAttributes({
+      [A.currentCount]: live,
+      [A.targetCount]: desired,
+      [A.scaleAction]: action,
+      [A.scaleDelta]: desired - live,
+    });
+    const labels = { [A.labelScaleSet]: this.scaleSet.name };
+    this.telemetry.meter.counter('scaleEvents').add(1, { ...labels, [A.labelAction]: action });
+    this.telemetry.meter.gauge('runnersDesired').set(desired, labels);
     if (desired > live) {
       const names = await this.registry.reserve(
         { id: this.scaleSet.id, name: this.scaleSet.name },
@@ -194,6 +273,7 @@ export class RunnerScaler implements Scaler {
         scaleSetName: this.scaleSet.name,
         runnerName: runner.name,
         epoch,
+        ...this.traceparent(),
       });
     }
     if (desired < live) {
@@ -217,6 +297,7 @@ export class RunnerScaler implements Scaler {
         runnerName: runner.name,
         reason: 'scale-down',
         epoch,
+        ...this.traceparent(),
       });
     }
     if (idle.length > 0) {

@@ -7,7 +7,7 @@ import {
   type RunnerScaleSetMessage,
   type RunnerScaleSetStatistic,
 } from '@app/scaleset';
-import type { Logger } from '@app/telemetry';
+import { NOOP_TELEMETRY, TelemetryAttributes, type Logger, type Telemetry } from '@app/telemetry';
 import type {
   HeldLease,
   LeaderElection,
@@ -50,6 +50,8 @@ export interface ScaleSetListenerDeps {
   readonly election: LeaderElection;
   readonly scaler: Scaler;
   readonly logger: Logger;
+  /** Lease metrics (holder, epoch, leadership gained); default no-op. */
+  readonly telemetry?: Telemetry;
 }
 
 /** Options of one scale set's listener. */
@@ -148,12 +150,14 @@ export class ScaleSetListener {
     while (!shutdown.aborted) {
       const lease = await this.tryAcquire();
       if (lease === null) {
+        this.leadership(undefined);
         this.update({ role: 'standby', hasSession: false, lastCycleAt: this.now() });
         await sleep(this.timing.standbyRetryMs, shutdown);
         continue;
       }
       this.log.info({ epoch: lease.epoch }, 'lease acquired: this replica leads the scale set');
       this.update({ role: 'leader', lastCycleAt: this.now() });
+      this.leadership(lease.epoch);
       try {
         await this.lead(lease, shutdown);
       } catch (err) {
@@ -161,9 +165,21 @@ export class ScaleSetListener {
         this.update({ lastError: errorText(err) });
       } finally {
         await this.release(lease);
+        this.leadership(undefined);
       }
     }
     this.update({ role: 'stopped', hasSession: false });
+  }
+
+  /** Lease metrics: holder 1/0, the epoch held, and one count per leadership gained. */
+  private leadership(epoch: number | undefined): void {
+    const meter = (this.deps.telemetry ?? NOOP_TELEMETRY).meter;
+    const labels = { [TelemetryAttributes.labelScaleSet]: this.options.scaleSetName };
+    meter.gauge('leaseHolder').set(epoch === undefined ? 0 : 1, labels);
+    if (epoch !== undefined) {
+      meter.counter('leaseAcquired').add(1, labels);
+      meter.gauge('leaseEpoch').set(epoch, labels);
+    }
   }
 
   private async tryAcquire(): Promise<HeldLease | null> {

@@ -11,6 +11,7 @@ import {
   RunnerNotFoundError as GitHubRunnerNotFoundError,
   type RunnerScaleSetJitRunnerConfig,
 } from '@app/scaleset';
+import { NOOP_TELEMETRY, TelemetryAttributes as A, type Telemetry } from '@app/telemetry';
 import {
   RunnerComputeBusyError,
   RunnerComputeExitedError,
@@ -38,6 +39,8 @@ export interface RunnerLifecycleDeps {
   readonly now?: () => number;
   /** Delay before a destroy retries a runner GitHub still reports busy. */
   readonly busyRetryMs?: number;
+  /** Runner metrics (started, destroyed, startup duration); default no-op. */
+  readonly telemetry?: Telemetry;
 }
 
 /** Options of {@link RunnerLifecycle.startRunner}. */
@@ -96,8 +99,10 @@ export class RunnerLifecycle {
   private readonly log: WorkerLogger;
   private readonly now: () => number;
   private readonly busyRetryMs: number;
+  private readonly telemetry: Telemetry;
 
   constructor(deps: RunnerLifecycleDeps) {
+    this.telemetry = deps.telemetry ?? NOOP_TELEMETRY;
     this.registry = deps.registry;
     this.github = deps.github;
     this.compute = deps.compute;
@@ -142,6 +147,12 @@ export class RunnerLifecycle {
     }
     try {
       const result = await this.provision(payload, options.signal);
+      const labels = { [A.labelScaleSet]: payload.scaleSetName };
+      this.telemetry.meter.counter('runnersStarted').add(1, labels);
+      // Reserved (by the listener, Redis clock) to idle.
+      this.telemetry.meter
+        .histogram('runnerStartupDuration')
+        .record(Math.max(0, this.now() - record.createdAt) / 1000, labels);
       this.log.info(
         { ...ctx, outcome: result.outcome, engineId: result.engineId, ms: this.now() - started },
         result.outcome === 'adopted' ? 'runner adopted' : 'runner started',
@@ -183,6 +194,11 @@ export class RunnerLifecycle {
       result = await this.scaleDown(payload, record, options.signal);
     } else {
       result = await this.destroy(payload, record, options.signal);
+    }
+    if (result.outcome === 'destroyed') {
+      this.telemetry.meter
+        .counter('runnersDestroyed')
+        .add(1, { [A.labelScaleSet]: payload.scaleSetName, [A.labelReason]: reason });
     }
     this.log.info(
       { ...ctx, outcome: result.outcome, ms: this.now() - started },

@@ -7,6 +7,7 @@ import {
   type Type,
 } from '@nestjs/common';
 import { JOB_NAMES, QUEUES } from '@app/queue';
+import { Telemetry, TelemetryAttributes as A } from '@app/telemetry';
 import type { Job, Queue, WorkerOptions } from 'bullmq';
 
 /** BullMQ worker options without the connection (the queue module provides it). */
@@ -48,6 +49,7 @@ export class RunnersProcessor extends WorkerHost implements BeforeApplicationShu
     private readonly lifecycle: RunnerLifecycle,
     @InjectQueue(QUEUES.runners) private readonly queue: Queue,
     @Inject(RUNNERS_PROCESSOR_SETTINGS) private readonly settings: RunnersProcessorSettings,
+    private readonly telemetry: Telemetry,
   ) {
     super();
   }
@@ -99,14 +101,44 @@ export class RunnersProcessor extends WorkerHost implements BeforeApplicationShu
         : this.settings.startAttempts;
     try {
       const parsed = parseRunnersJob(job, this.settings.scaleSets);
+      const attributes = {
+        [A.scaleSetName]: parsed.payload.scaleSetName,
+        [A.runnerName]: parsed.payload.runnerName,
+        [A.queueJobId]: job.id ?? '',
+        [A.queueJobAttempt]: job.attemptsMade + 1,
+      };
+      // The job continues the trace of the listener's decision that enqueued it.
+      const spanOptions = {
+        traceparent: traceparentOf(job.data),
+        newTrace: true,
+        kind: 'consumer',
+      } as const;
       switch (parsed.name) {
         case JOB_NAMES.startRunner:
-          return await this.lifecycle.startRunner(parsed.payload, {
-            lastAttempt: isLastAttempt(job, attempts),
-            signal,
-          });
+          return await this.telemetry.tracer.withSpan(
+            'scaler.startRunner',
+            attributes,
+            async (span) => {
+              const result = await this.lifecycle.startRunner(parsed.payload, {
+                lastAttempt: isLastAttempt(job, attempts),
+                signal,
+              });
+              span.setAttributes({ [A.outcome]: result.outcome });
+              return result;
+            },
+            spanOptions,
+          );
         case JOB_NAMES.destroyRunner:
-          return await this.lifecycle.destroyRunner(parsed.payload, { signal });
+          return await this.telemetry.tracer.withSpan(
+            'scaler.destroyRunner',
+            { ...attributes, [A.destroyReason]: parsed.payload.reason },
+            async (span) => {
+              const result = await this.lifecycle.destroyRunner(parsed.payload, { signal });
+              span.setAttributes({ [A.outcome]: result.outcome });
+              return result;
+            },
+            spanOptions,
+          );
       }
     } catch (err) {
       throw await toBullMQError(err, job, token, this.queue, {
@@ -146,4 +178,13 @@ export function runnersWorkerOptions(worker: {
     // that have a limiter; this one is far above any real job rate, so it never binds itself.
     limiter: { max: RUNNERS_LIMITER_MAX, duration: 1_000 },
   };
+}
+
+/** The `traceparent` a producer put into the job data, if any (checked by the tracer). */
+function traceparentOf(data: unknown): string | undefined {
+  const value =
+    typeof data === 'object' && data !== null
+      ? (data as Record<string, unknown>)['traceparent']
+      : undefined;
+  return typeof value === 'string' ? value : undefined;
 }

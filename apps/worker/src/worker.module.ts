@@ -5,12 +5,34 @@ import {
   type DynamicModule,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ComputeEngines } from '@app/compute';
+import { getQueueToken } from '@nestjs/bullmq';
+import {
+  ComputeEngine,
+  ComputeEngines,
+  createComputeEngine,
+  type EngineInstance,
+  type EngineKind,
+  type EngineRef,
+  type EngineTarget,
+  type OwnerLabels,
+  type RunnerSpec,
+} from '@app/compute';
 import { bullPrefix, ConfigModule, redisClientOptions, type ScalesetConfig } from '@app/config';
-import { QueueModule } from '@app/queue';
+import { QueueModule, QUEUES } from '@app/queue';
 import { RegistryModule, RunnerRegistry } from '@app/registry';
 import { ScaleSetClient, ScaleSetModule, scaleSetClientOptionsFromConfig } from '@app/scaleset';
-import type { Logger } from '@app/telemetry';
+import {
+  githubRequestObserver,
+  instrumentEngineCall,
+  NOOP_TELEMETRY,
+  registerQueueCollectors,
+  Telemetry,
+  TelemetryAttributes as A,
+  type Attributes,
+  type EngineOperation,
+  type JobCountsSource,
+  type Logger,
+} from '@app/telemetry';
 import { RunnerLifecycle } from './runner.lifecycle';
 import {
   configuredRunnersProcessor,
@@ -41,8 +63,15 @@ class ComputeEnginesCloser implements OnApplicationShutdown {
  */
 @Module({})
 export class WorkerModule {
-  /** Wires the worker from the validated config; `logger` receives the structured logs. */
-  static forRoot(config: ScalesetConfig, logger: Logger): DynamicModule {
+  /**
+   * Wires the worker from the validated config; `logger` receives the structured logs,
+   * `telemetry` (from `startTelemetry`, once per process) the spans and metrics.
+   */
+  static forRoot(
+    config: ScalesetConfig,
+    logger: Logger,
+    telemetry: Telemetry = NOOP_TELEMETRY,
+  ): DynamicModule {
     const redisOptions = redisClientOptions(config.redis);
     const workerLogger = logger.child({ role: 'worker' });
     const settings: RunnersProcessorSettings = {
@@ -67,15 +96,31 @@ export class WorkerModule {
           redisOptions,
         }),
         ScaleSetModule.forRoot(
-          scaleSetClientOptionsFromConfig(config, { subsystem: 'worker', logger: workerLogger }),
+          scaleSetClientOptionsFromConfig(config, {
+            subsystem: 'worker',
+            logger: workerLogger,
+            onRequest: githubRequestObserver(telemetry),
+          }),
         ),
       ],
       providers: [
         { provide: WORKER_LOGGER, useValue: workerLogger },
+        { provide: Telemetry, useValue: telemetry },
         {
-          // Built at boot, so a bad engine section fails startup, not the first job.
+          // Built at boot, so a bad engine section fails startup, not the first job. Every
+          // engine call gets its span (`engine.docker.StartRunner`) and duration metrics.
           provide: ComputeEngines,
-          useFactory: () => new ComputeEngines(config.scaleSets, config.deployment.id),
+          useFactory: () =>
+            new ComputeEngines(
+              config.scaleSets,
+              config.deployment.id,
+              (engine) => new InstrumentedEngine(createComputeEngine(engine), telemetry),
+            ),
+        },
+        {
+          provide: 'WORKER_QUEUE_COLLECTORS',
+          inject: [getQueueToken(QUEUES.runners), getQueueToken(QUEUES.reconcile)],
+          useFactory: (...queues: JobCountsSource[]) => registerQueueCollectors(telemetry, queues),
         },
         ComputeEnginesCloser,
         {
@@ -86,7 +131,7 @@ export class WorkerModule {
             github: ScaleSetClient,
             compute: ComputeEngines,
             log: Logger,
-          ) => new RunnerLifecycle({ registry, github, compute, logger: log }),
+          ) => new RunnerLifecycle({ registry, github, compute, logger: log, telemetry }),
         },
         { provide: RUNNERS_PROCESSOR_SETTINGS, useValue: settings },
         configuredRunnersProcessor(runnersWorkerOptions(config.worker)),
@@ -94,5 +139,52 @@ export class WorkerModule {
         WorkerService,
       ],
     };
+  }
+}
+
+/** A compute engine whose calls are traced and measured (engine kind and operation). */
+class InstrumentedEngine extends ComputeEngine {
+  readonly kind: EngineKind;
+
+  constructor(
+    private readonly inner: ComputeEngine,
+    private readonly telemetry: Telemetry,
+  ) {
+    super();
+    this.kind = inner.kind;
+  }
+
+  start(spec: RunnerSpec, signal?: AbortSignal): Promise<EngineRef> {
+    return this.call(
+      'start',
+      { [A.runnerName]: spec.name, [A.scaleSetName]: spec.scaleSetName },
+      () => this.inner.start(spec, signal),
+    );
+  }
+
+  destroy(target: EngineTarget, signal?: AbortSignal): Promise<void> {
+    return this.call('destroy', { [A.runnerName]: target.name }, () =>
+      this.inner.destroy(target, signal),
+    );
+  }
+
+  list(owner: OwnerLabels, signal?: AbortSignal): Promise<EngineInstance[]> {
+    return this.call('list', {}, () => this.inner.list(owner, signal));
+  }
+
+  inspect(name: string, signal?: AbortSignal): Promise<EngineInstance | null> {
+    return this.call('inspect', { [A.runnerName]: name }, () => this.inner.inspect(name, signal));
+  }
+
+  override async close(): Promise<void> {
+    await this.inner.close?.();
+  }
+
+  private call<T>(
+    operation: EngineOperation,
+    attributes: Attributes,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    return instrumentEngineCall(this.telemetry, { engine: this.kind, operation, attributes }, fn);
   }
 }

@@ -21,6 +21,40 @@ export const NOOP_LOGGER: ScaleSetLogger = Object.freeze({
   error: () => undefined,
 });
 
+/**
+ * One finished request (after its retries), for metrics. Carries no URL host, query, header or
+ * body: only the method, the path with ids replaced, the status and timings.
+ */
+export interface ScaleSetRequestEvent {
+  readonly method: HttpMethod;
+  /** The path with numeric ids, GUIDs and long tokens replaced by `{id}`. */
+  readonly endpoint: string;
+  /** Final status; 0 when no response arrived. */
+  readonly status: number;
+  readonly attempts: number;
+  /** Wall time including retries and waits. */
+  readonly durationMs: number;
+  /** `x-ratelimit-remaining`, when the response had it. */
+  readonly rateLimitRemaining?: number;
+  /** `x-ratelimit-resource`, when the response had it. */
+  readonly rateLimitResource?: string;
+}
+
+/** Observer of finished requests (`ScaleSetClientOptions.onRequest`); must not throw. */
+export type ScaleSetRequestObserver = (event: ScaleSetRequestEvent) => void;
+
+const ID_SEGMENT =
+  /^(\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_-]{20,})$/i;
+
+/** A low-cardinality name of a request path: `/_apis/runtime/runnerscalesets/{id}`. */
+export function endpointTemplate(url: URL): string {
+  const segments = url.pathname
+    .split('/')
+    .filter((segment) => segment !== '')
+    .map((segment) => (ID_SEGMENT.test(segment) ? '{id}' : segment));
+  return `/${segments.join('/')}`;
+}
+
 /** Retry policy of the HTTP layer (§3.5). */
 export interface RetryPolicy {
   /** Retries after the first attempt; 0 disables retries. */
@@ -173,6 +207,7 @@ export class HttpTransport {
   readonly #timeoutMs: number;
   readonly #logger: ScaleSetLogger;
   readonly #redactor: SecretRedactor;
+  readonly #onRequest: ScaleSetRequestObserver | undefined;
   /** Aborted by {@link close}: no request or retry wait outlives the client. */
   readonly #closing = new AbortController();
 
@@ -182,16 +217,50 @@ export class HttpTransport {
     timeoutMs: number;
     logger: ScaleSetLogger;
     redactor: SecretRedactor;
+    onRequest?: ScaleSetRequestObserver | undefined;
   }) {
     this.#dispatcher = options.dispatcher;
     this.#retry = options.retry;
     this.#timeoutMs = options.timeoutMs;
     this.#logger = options.logger;
     this.#redactor = options.redactor;
+    this.#onRequest = options.onRequest;
   }
 
   /** Sends `request`, retrying per the policy; see the class comment for outcomes. */
   async send(input: HttpRequest): Promise<HttpResponse> {
+    if (this.#onRequest === undefined) {
+      return this.#send(input);
+    }
+    const started = performance.now();
+    let response: HttpResponse | undefined;
+    try {
+      response = await this.#send(input);
+      return response;
+    } finally {
+      this.#report(input, response, started);
+    }
+  }
+
+  #report(input: HttpRequest, response: HttpResponse | undefined, started: number): void {
+    const remaining = Number(response?.headers.get('x-ratelimit-remaining') ?? NaN);
+    const resource = response?.headers.get('x-ratelimit-resource') ?? null;
+    try {
+      this.#onRequest?.({
+        method: input.method,
+        endpoint: endpointTemplate(input.url),
+        status: response?.status ?? 0,
+        attempts: response?.attempts ?? 0,
+        durationMs: performance.now() - started,
+        ...(Number.isFinite(remaining) ? { rateLimitRemaining: remaining } : {}),
+        ...(resource === null ? {} : { rateLimitResource: resource }),
+      });
+    } catch {
+      // An observer never breaks a request.
+    }
+  }
+
+  async #send(input: HttpRequest): Promise<HttpResponse> {
     const signal =
       input.signal === undefined
         ? this.#closing.signal

@@ -30,9 +30,12 @@ export {
   DEFAULT_RETRY_POLICY,
   DEFAULT_TIMEOUT_MS,
   NOOP_LOGGER,
+  endpointTemplate,
   parseRetryAfter,
   type RetryPolicy,
   type ScaleSetLogger,
+  type ScaleSetRequestEvent,
+  type ScaleSetRequestObserver,
 } from './http.transport';
 /** Actions service URL construction (§3.2). */
 export {

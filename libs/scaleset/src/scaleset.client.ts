@@ -18,6 +18,7 @@ import {
   type HttpResponse,
   type RetryPolicy,
   type ScaleSetLogger,
+  type ScaleSetRequestObserver,
 } from './http.transport';
 import { MessageSessionClient, type MessageSessionHost } from './message-session.client';
 import { buildServiceUrl, safePath, safeUrl } from './request-url.builder';
@@ -64,6 +65,8 @@ export interface ScaleSetClientOptions {
   /** `env` (default): HTTPS_PROXY/HTTP_PROXY/NO_PROXY from `env`; `none`: direct. */
   readonly proxy?: 'env' | 'none';
   readonly logger?: ScaleSetLogger;
+  /** Called after every request (and its retries) with secret-free facts, for metrics. */
+  readonly onRequest?: ScaleSetRequestObserver;
   /** Environment for GITHUB_ACTIONS_FORCE_GHES and proxy variables; default `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -171,6 +174,7 @@ export class ScaleSetClient {
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       logger: this.#logger,
       redactor: this.#redactor,
+      onRequest: options.onRequest,
     });
     const userAgent = (): string => this.userAgent;
     this.#admin = new AdminTokenProvider({

@@ -1,5 +1,5 @@
 import type { ScalesetConfig } from '@app/config';
-import type { ScaleSetLogger } from './http.transport';
+import type { ScaleSetLogger, ScaleSetRequestObserver } from './http.transport';
 import type { ScaleSetClientOptions } from './scaleset.client';
 
 /** What the apps add to the configuration when they build a client. */
@@ -8,6 +8,8 @@ export interface ClientContext {
   readonly subsystem: string;
   readonly version?: string;
   readonly logger?: ScaleSetLogger;
+  /** Observer of finished requests (metrics). */
+  readonly onRequest?: ScaleSetRequestObserver;
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -35,6 +37,7 @@ export function scaleSetClientOptionsFromConfig(
     },
     ...(config.github.caCert !== undefined && { caCert: config.github.caCert }),
     ...(context.logger !== undefined && { logger: context.logger }),
+    ...(context.onRequest !== undefined && { onRequest: context.onRequest }),
     ...(context.env !== undefined && { env: context.env }),
   };
 }

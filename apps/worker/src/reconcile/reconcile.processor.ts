@@ -7,6 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { JOB_NAMES, QUEUES, toAnyJob } from '@app/queue';
+import { Telemetry, TelemetryAttributes as A } from '@app/telemetry';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { ReconcileLogger } from './reconcile.ports';
 import { ReconcileScheduler } from './reconcile.scheduler';
@@ -70,13 +71,25 @@ export class ReconcileProcessor extends WorkerHost implements BeforeApplicationS
   constructor(
     private readonly reconciler: Reconciler,
     @Inject(RECONCILE_SCALE_SETS) private readonly scaleSets: ReadonlySet<string>,
+    private readonly telemetry: Telemetry,
   ) {
     super();
   }
 
   override async process(job: Job): Promise<ReconcileReport> {
     const scaleSet = parseReconcileJob(job, this.scaleSets);
-    const report = await this.reconciler.reconcile(scaleSet, { signal: this.shutdown.signal });
+    const report = await this.telemetry.tracer.withSpan(
+      'reconciler.Reconcile',
+      { [A.scaleSetName]: scaleSet.name, [A.scaleSetId]: scaleSet.id },
+      () => this.reconciler.reconcile(scaleSet, { signal: this.shutdown.signal }),
+      { newTrace: true, kind: 'consumer' },
+    );
+    const actions = this.telemetry.meter.counter('reconcileActions');
+    for (const [rule, count] of Object.entries(report.counts)) {
+      if (count > 0) {
+        actions.add(count, { [A.labelScaleSet]: scaleSet.name, [A.labelReason]: rule });
+      }
+    }
     return { ...report, actions: report.actions.slice(0, MAX_ACTIONS_IN_RESULT) };
   }
 

@@ -5,6 +5,7 @@ import type { ScalesetConfig } from '@app/config';
 import { JobProducer, QUEUES } from '@app/queue';
 import { REGISTRY_REDIS, RunnerRegistry, type RedisClient } from '@app/registry';
 import { ScaleSetClient } from '@app/scaleset';
+import { COLLECTOR_KEYS, runnerStateCollector, Telemetry } from '@app/telemetry';
 import type { Queue } from 'bullmq';
 import {
   BullReconcileJobs,
@@ -65,18 +66,72 @@ export function reconcileProviders(config: ScalesetConfig, logger: ReconcileLogg
     },
     ReconcileProcessor,
     {
+      provide: RUNNER_COLLECTORS,
+      inject: [RunnerRegistry, Telemetry],
+      useFactory: (registry: RunnerRegistry, telemetry: Telemetry) =>
+        new RunnerCollectors(config, registry, telemetry),
+    },
+    {
       provide: ReconcileScheduler,
-      inject: [ScaleSetClient, JobProducer, getQueueToken(QUEUES.reconcile)],
-      useFactory: (github: ScaleSetClient, producer: JobProducer, queue: Queue) =>
+      inject: [ScaleSetClient, JobProducer, getQueueToken(QUEUES.reconcile), RUNNER_COLLECTORS],
+      useFactory: (
+        github: ScaleSetClient,
+        producer: JobProducer,
+        queue: Queue,
+        collectors: RunnerCollectors,
+      ) =>
         new ReconcileScheduler({
           scaleSets: config.scaleSets,
           intervalMs: config.reconcile.intervalMs,
           github,
-          producer,
+          producer: {
+            // The scheduler resolves each scale set's id: the runner gauges need it.
+            scheduleReconcile: async (payload, everyMs) => {
+              await producer.scheduleReconcile(payload, everyMs);
+              collectors.track(payload.scaleSetId, payload.scaleSetName);
+            },
+          },
           queue,
           logger,
         }),
     },
     ReconcileSchedulerService,
   ];
+}
+
+const RUNNER_COLLECTORS = 'WORKER_RUNNER_COLLECTORS';
+
+/**
+ * The worker's runner gauges per scale set (read from Redis at scrape time), registered once
+ * the scale set's id is known, removed on shutdown.
+ */
+class RunnerCollectors {
+  private readonly removers = new Map<number, () => void>();
+
+  constructor(
+    private readonly config: ScalesetConfig,
+    private readonly registry: RunnerRegistry,
+    private readonly telemetry: Telemetry,
+  ) {}
+
+  track(id: number, name: string): void {
+    const scaleSet = this.config.scaleSets.find((s) => s.name === name);
+    if (this.removers.has(id) || scaleSet === undefined) {
+      return;
+    }
+    this.removers.set(
+      id,
+      this.telemetry.meter.addCollector(
+        COLLECTOR_KEYS.runners(id),
+        runnerStateCollector({ id, name, maxRunners: () => scaleSet.maxRunners }, this.registry),
+      ),
+    );
+  }
+
+  onApplicationShutdown(): void {
+    this.removers.forEach((remove) => {
+      remove();
+    });
+    this.removers.clear();
+  }
 }
