@@ -19,8 +19,20 @@ export async function bootstrapListener(
     logger: new NestLogger(log),
   });
   if (config.listener.healthPort > 0) {
-    await app.listen(config.listener.healthPort);
-    log.info({ port: config.listener.healthPort }, 'health endpoints on /healthz and /readyz');
+    const { healthPort: port, healthHost: host } = config.listener;
+    await app.listen(port, host);
+    log.info({ host, port }, 'health endpoints on /healthz and /readyz');
+    if (config.ui.enable) {
+      log.info(
+        {
+          host,
+          port,
+          path: config.ui.path,
+          auth: config.ui.basic !== undefined || config.ui.token !== undefined,
+        },
+        'Bull Board on the health port',
+      );
+    }
   } else {
     await app.init();
   }

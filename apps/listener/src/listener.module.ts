@@ -12,6 +12,7 @@ import {
 } from '@app/telemetry';
 import { HealthController } from './health.controller';
 import { LISTENER_LOGGER, ListenerService } from './listener.service';
+import { UiModule } from './ui/ui.module';
 
 /** The listener app: one lease, one message session and one poll loop per scale set. */
 @Module({})
@@ -38,6 +39,10 @@ export class ListenerModule {
           prefix: bullPrefix(config.redis),
           redisOptions,
         }),
+        // Bull Board needs the HTTP server; config validation rejects ui.enable without it.
+        ...(config.ui.enable && config.listener.healthPort > 0
+          ? [UiModule.forRoot(config.ui)]
+          : []),
       ],
       controllers: [HealthController],
       providers: [

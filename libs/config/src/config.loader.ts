@@ -10,6 +10,7 @@ import type {
   GitHubAuthConfig,
   ScaleSetConfig,
   ScalesetConfig,
+  UiConfig,
 } from './config.types';
 import { ConfigValidationError, type ConfigIssue } from './errors';
 import { configFileSchema, type ConfigFile } from './file.schema';
@@ -492,6 +493,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ScalesetConfig {
     });
   }
 
+  const ui = buildUi(file, issues);
+
   if (issues.length > 0 || auth === undefined) {
     throw new ConfigValidationError(issues);
   }
@@ -534,6 +537,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ScalesetConfig {
       scaleDownGraceMs: file.listener.scale_down_grace,
       reevaluateIntervalMs: file.listener.reevaluate_interval,
       healthPort: file.listener.health_port,
+      healthHost: file.listener.health_host,
       healthStaleAfterMs: file.listener.health_stale_after,
     },
     worker: {
@@ -549,7 +553,50 @@ export function loadConfig(options: LoadConfigOptions = {}): ScalesetConfig {
       startupTimeoutMs: file.reconcile.startup_timeout,
       maxLifetimeMs: file.reconcile.max_lifetime,
     },
+    ui,
   });
+}
+
+/**
+ * The `ui:` section. Bull Board can retry and remove jobs, so it needs credentials unless the
+ * HTTP server is reachable from this host only.
+ */
+function buildUi(file: ConfigFile, issues: ConfigIssue[]): UiConfig {
+  const { enable, path, username, password, token } = file.ui;
+  if (username !== undefined && password === undefined) {
+    issues.push({ path: 'ui.password', message: 'is required when ui.username is set' });
+  }
+  if (password !== undefined && username === undefined) {
+    issues.push({ path: 'ui.username', message: 'is required when ui.password is set' });
+  }
+  if (token !== undefined && /\s/.test(token)) {
+    issues.push({ path: 'ui.token', message: 'must not contain whitespace' });
+  }
+  if (enable) {
+    if (file.listener.health_port === 0) {
+      issues.push({
+        path: 'ui.enable',
+        message: 'needs the listener HTTP server: set listener.health_port to a port (not 0)',
+      });
+    }
+    if (
+      password === undefined &&
+      token === undefined &&
+      !isLoopbackHost(file.listener.health_host)
+    ) {
+      issues.push({
+        path: 'ui.password',
+        message:
+          'is required when ui.enable is true (or ui.token), unless listener.health_host is a loopback address such as 127.0.0.1',
+      });
+    }
+  }
+  return {
+    enable,
+    path,
+    ...(username !== undefined && password !== undefined && { basic: { username, password } }),
+    ...optional('token', token),
+  };
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

@@ -89,6 +89,7 @@ export function redactedConfig(config: ScalesetConfig): Record<string, unknown> 
       scale_down_grace: `${config.listener.scaleDownGraceMs}ms`,
       reevaluate_interval: `${config.listener.reevaluateIntervalMs}ms`,
       health_port: config.listener.healthPort,
+      health_host: config.listener.healthHost,
       health_stale_after: `${config.listener.healthStaleAfterMs}ms`,
     },
     worker: {
@@ -103,6 +104,13 @@ export function redactedConfig(config: ScalesetConfig): Record<string, unknown> 
       orphan_grace: `${config.reconcile.orphanGraceMs}ms`,
       startup_timeout: `${config.reconcile.startupTimeoutMs}ms`,
       max_lifetime: `${config.reconcile.maxLifetimeMs}ms`,
+    },
+    ui: {
+      enable: config.ui.enable,
+      path: config.ui.path,
+      username: config.ui.basic?.username,
+      password: config.ui.basic === undefined ? undefined : REDACTED,
+      token: config.ui.token === undefined ? undefined : REDACTED,
     },
   };
 }

@@ -200,6 +200,26 @@ export const CONFIG_SOURCES: readonly ConfigSource[] = [
     env: 'SCALESET_DEPLOYMENT_ID',
     description: 'Owner id put on every runner resource',
   },
+  {
+    path: 'ui.username',
+    kind: 'string',
+    env: 'SCALESET_UI_USERNAME',
+    description: 'Bull Board basic auth user name',
+  },
+  {
+    path: 'ui.password',
+    kind: 'string',
+    env: 'SCALESET_UI_PASSWORD',
+    description: 'Bull Board basic auth password',
+    secret: true,
+  },
+  {
+    path: 'ui.token',
+    kind: 'string',
+    env: 'SCALESET_UI_TOKEN',
+    description: 'Bull Board bearer token (instead of basic auth)',
+    secret: true,
+  },
 ];
 
 /** Environment variable naming the configuration file (the `--config` flag wins over it). */

@@ -106,6 +106,8 @@ export interface ListenerConfig {
   readonly reevaluateIntervalMs: number;
   /** 0 = no health server. */
   readonly healthPort: number;
+  /** Address the health (and ui) server binds to. */
+  readonly healthHost: string;
   readonly healthStaleAfterMs: number;
 }
 
@@ -128,6 +130,20 @@ export interface ReconcileConfig {
   readonly maxLifetimeMs: number;
 }
 
+/**
+ * Bull Board, served by the listener on its health port. Credentials are absent only when
+ * the health server binds to loopback (checked at boot).
+ */
+export interface UiConfig {
+  readonly enable: boolean;
+  /** URL path, e.g. `/ui`. */
+  readonly path: string;
+  /** Basic auth; user name and password are set together or not at all. */
+  readonly basic?: { readonly username: string; readonly password: string };
+  /** Bearer token accepted instead of basic auth. */
+  readonly token?: string;
+}
+
 /** The validated, frozen configuration every part of scaleset reads. */
 export interface ScalesetConfig {
   readonly github: GitHubConfig;
@@ -141,4 +157,5 @@ export interface ScalesetConfig {
   readonly listener: ListenerConfig;
   readonly worker: WorkerConfig;
   readonly reconcile: ReconcileConfig;
+  readonly ui: UiConfig;
 }

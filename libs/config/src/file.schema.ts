@@ -265,7 +265,12 @@ export const listenerSchema = z.strictObject({
     .min(0, { error: 'must be between 0 (off) and 65535' })
     .max(65535, { error: 'must be between 0 (off) and 65535' })
     .default(8080)
-    .describe('HTTP port of /healthz and /readyz (0 = off).'),
+    .describe('HTTP port of /healthz and /readyz (0 = off); Bull Board (ui) is served here too.'),
+  health_host: nonEmpty('health_host')
+    .default('0.0.0.0')
+    .describe(
+      'Address the health (and ui) HTTP server binds to; 127.0.0.1 or ::1 keeps it on loopback.',
+    ),
   health_stale_after: duration
     .prefault(180)
     .describe('Liveness fails when the poll loop has not completed a cycle for this long.'),
@@ -310,6 +315,29 @@ export const reconcileSchema = z.strictObject({
     .describe('Runners alive longer are destroyed unless busy (0 = off).'),
 });
 
+export const uiSchema = z.strictObject({
+  enable: z
+    .boolean({ error: 'must be true or false' })
+    .default(false)
+    .describe('Serve Bull Board (the queues dashboard) on the listener health port.'),
+  path: z
+    .string()
+    .regex(/^(\/[A-Za-z0-9._~-]+)+$/, {
+      error: 'must be a URL path such as /ui (letters, digits, ".", "_", "~", "-")',
+    })
+    .refine((p) => !/^\/(healthz|readyz|metrics)(\/|$)/i.test(p), {
+      error: 'must not overlap /healthz, /readyz or /metrics',
+    })
+    .default('/ui')
+    .describe('URL path of Bull Board.'),
+  username: z.string().optional().describe('Basic auth user name (with password).'),
+  password: z.string().optional().describe('Basic auth password. Prefer SCALESET_UI_PASSWORD.'),
+  token: z
+    .string()
+    .optional()
+    .describe('Bearer token accepted instead of basic auth. Prefer SCALESET_UI_TOKEN.'),
+});
+
 /** The whole configuration file. */
 export const configFileSchema = z.strictObject({
   github: githubSchema,
@@ -328,6 +356,7 @@ export const configFileSchema = z.strictObject({
   listener: listenerSchema.prefault({}),
   worker: workerSchema.prefault({}),
   reconcile: reconcileSchema.prefault({}),
+  ui: uiSchema.prefault({}),
 });
 
 /** The configuration file after defaults are applied. */

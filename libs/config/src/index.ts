@@ -32,6 +32,7 @@ export type {
   ListenerConfig,
   WorkerConfig,
   ReconcileConfig,
+  UiConfig,
 } from './config.types';
 export { ConfigValidationError, type ConfigIssue } from './errors';
 export { redactedConfig, redactUrl, REDACTED } from './config.redact';
