@@ -150,9 +150,10 @@ export class RunnerScaler implements Scaler {
       if (errorName(err) !== 'IllegalTransitionError') {
         throw err;
       }
-      // Already being destroyed (a scale-down raced the job): GitHub refuses to remove a
-      // busy runner, so the destroy job keeps it until JobCompleted.
-      this.log.warn(
+      // Already being destroyed: its compute exited and the reconciler got there before this
+      // (late) message, or a scale-down raced the job, which GitHub refuses for a busy runner
+      // so the destroy job keeps it until JobCompleted. Expected; not a warning.
+      this.log.info(
         { runner: job.runnerName, state: runner.state },
         'JobStarted for a runner that is not live',
       );
