@@ -5,7 +5,7 @@ import {
   type DynamicModule,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { getQueueToken } from '@nestjs/bullmq';
+import { getQueueToken, type WorkerHost } from '@nestjs/bullmq';
 import {
   ComputeEngine,
   ComputeEngines,
@@ -19,7 +19,7 @@ import {
 } from '@app/compute';
 import { bullPrefix, ConfigModule, redisClientOptions, type ScalesetConfig } from '@app/config';
 import { QueueModule, QUEUES } from '@app/queue';
-import { RegistryModule, RunnerRegistry } from '@app/registry';
+import { REGISTRY_REDIS, RegistryModule, RunnerRegistry, type RedisClient } from '@app/registry';
 import { ScaleSetClient, ScaleSetModule, scaleSetClientOptionsFromConfig } from '@app/scaleset';
 import {
   githubRequestObserver,
@@ -33,6 +33,13 @@ import {
   type JobCountsSource,
   type Logger,
 } from '@app/telemetry';
+import {
+  HEALTH_PING_TIMEOUT_MS,
+  WORKER_HEALTH_SOURCES,
+  WorkerHealthController,
+  type HealthWorker,
+  type WorkerHealthSources,
+} from './health.controller';
 import { RunnerLifecycle } from './runner.lifecycle';
 import {
   configuredRunnersProcessor,
@@ -40,7 +47,7 @@ import {
   runnersWorkerOptions,
   type RunnersProcessorSettings,
 } from './runners.processor';
-import { reconcileProviders } from './reconcile';
+import { reconcileProviders, ReconcileProcessor } from './reconcile';
 import { WorkerService } from './worker.service';
 
 /** Injection token of the worker's structured (pino) logger. */
@@ -80,6 +87,7 @@ export class WorkerModule {
       destroyAttempts: config.worker.destroyAttempts,
       shutdownTimeoutMs: config.worker.shutdownTimeoutMs,
     };
+    const runnersProcessor = configuredRunnersProcessor(runnersWorkerOptions(config.worker));
     return {
       module: WorkerModule,
       imports: [
@@ -103,6 +111,8 @@ export class WorkerModule {
           }),
         ),
       ],
+      // Routed only when the app is an HTTP app (`worker.health_port` > 0, bootstrapWorker).
+      controllers: [WorkerHealthController],
       providers: [
         { provide: WORKER_LOGGER, useValue: workerLogger },
         { provide: Telemetry, useValue: telemetry },
@@ -134,11 +144,36 @@ export class WorkerModule {
           ) => new RunnerLifecycle({ registry, github, compute, logger: log, telemetry }),
         },
         { provide: RUNNERS_PROCESSOR_SETTINGS, useValue: settings },
-        configuredRunnersProcessor(runnersWorkerOptions(config.worker)),
+        runnersProcessor,
         ...reconcileProviders(config, workerLogger.child({ component: 'reconcile' })),
         WorkerService,
+        {
+          provide: WORKER_HEALTH_SOURCES,
+          inject: [runnersProcessor, ReconcileProcessor, REGISTRY_REDIS],
+          useFactory: (
+            runners: WorkerHost,
+            reconcile: WorkerHost,
+            redis: RedisClient,
+          ): WorkerHealthSources => ({
+            workers: () => [
+              { queue: QUEUES.runners, worker: workerOf(runners) },
+              { queue: QUEUES.reconcile, worker: workerOf(reconcile) },
+            ],
+            ping: () => redis.ping(),
+            pingTimeoutMs: HEALTH_PING_TIMEOUT_MS,
+          }),
+        },
       ],
     };
+  }
+}
+
+/** The BullMQ worker of a processor, `undefined` before Nest created it. */
+function workerOf(host: WorkerHost): HealthWorker | undefined {
+  try {
+    return host.worker;
+  } catch {
+    return undefined;
   }
 }
 

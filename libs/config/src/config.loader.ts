@@ -546,6 +546,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ScalesetConfig {
       destroyAttempts: file.worker.destroy_attempts,
       shutdownTimeoutMs: file.worker.shutdown_timeout,
       jobLockMs: file.worker.job_lock,
+      healthPort: file.worker.health_port,
+      healthHost: file.worker.health_host,
     },
     reconcile: {
       intervalMs: file.reconcile.interval,

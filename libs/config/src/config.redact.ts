@@ -98,6 +98,8 @@ export function redactedConfig(config: ScalesetConfig): Record<string, unknown> 
       destroy_attempts: config.worker.destroyAttempts,
       shutdown_timeout: `${config.worker.shutdownTimeoutMs}ms`,
       job_lock: `${config.worker.jobLockMs}ms`,
+      health_port: config.worker.healthPort,
+      health_host: config.worker.healthHost,
     },
     reconcile: {
       interval: `${config.reconcile.intervalMs}ms`,

@@ -119,6 +119,10 @@ export interface WorkerConfig {
   readonly shutdownTimeoutMs: number;
   /** BullMQ lock duration of a running job, also the stalled-job check interval. */
   readonly jobLockMs: number;
+  /** Port of the worker's /healthz and /readyz; 0 = no health server. */
+  readonly healthPort: number;
+  /** Address the worker health server binds to. */
+  readonly healthHost: string;
 }
 
 /** Reconciler settings; durations in milliseconds (0 = off where noted). */

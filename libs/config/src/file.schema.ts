@@ -300,6 +300,19 @@ export const workerSchema = z.strictObject({
     .describe(
       'Lock on a running job (renewed at half this); a job of a worker that died is handed to another worker within about twice this.',
     ),
+  health_port: z
+    .int({ error: 'must be an integer port number' })
+    .min(0, { error: 'must be between 0 (off) and 65535' })
+    .max(65535, { error: 'must be between 0 (off) and 65535' })
+    .default(0)
+    .describe(
+      'HTTP port of the worker /healthz and /readyz, e.g. 8081 (0 = off, the default: several workers may share a host).',
+    ),
+  health_host: nonEmpty('health_host')
+    .default('0.0.0.0')
+    .describe(
+      'Address the worker health HTTP server binds to; 127.0.0.1 or ::1 keeps it on loopback.',
+    ),
 });
 
 export const reconcileSchema = z.strictObject({
