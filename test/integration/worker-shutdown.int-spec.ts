@@ -64,6 +64,7 @@ describe('worker shutdown', () => {
   }
 
   async function activeSlowStart(harness: WorkerHarness, delayMs: number) {
+    fake.clearFaults();
     fake.injectFault({ endpoint: 'generateJitConfig', delayMs, times: 1 });
     const started = await harness.reserveAndEnqueue();
     await waitUntil(
@@ -87,10 +88,12 @@ describe('worker shutdown', () => {
 
   it('force-closes after the timeout; another replica takes the job over', async () => {
     const harness = await startWorker('500ms');
-    const { name, jobId } = await activeSlowStart(harness, 6_000);
+    // Far longer than the shutdown timeout, so the job is surely mid-call at stop even on a
+    // loaded machine.
+    const { name, jobId } = await activeSlowStart(harness, 20_000);
 
     await harness.stop();
-    // Force-closed: a graceful close would have waited for the slow call and completed the job.
+    // Force-closed: a graceful close would have waited 20 s for the slow call and completed the job.
     expect(await harness.runners.getJobState(jobId)).toBe('active');
 
     await harness.startReplica();
