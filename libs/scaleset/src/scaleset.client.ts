@@ -205,26 +205,18 @@ export class ScaleSetClient {
 
   /** Looks up a runner group by name (§4.1); none → {@link RunnerGroupNotFoundError}. */
   async getRunnerGroupByName(name: string, signal?: AbortSignal): Promise<RunnerGroup> {
-    const { request, response } = await this.#call({
-      method: 'GET',
-      path: PATHS.runnerGroups,
-      query: { groupName: name },
-      signal,
-      expect: 200,
-      reason: 'failed to get runner group',
-    });
-    const { count, first } = this.#decode(request, response, (v) =>
-      decodeList(v, decodeRunnerGroup),
-    );
-    if (count === 1 && first !== undefined) {
-      return first;
-    }
-    const ErrorClass = count === 0 ? RunnerGroupNotFoundError : ScaleSetApiError;
-    throw this.#listError(
-      ErrorClass,
-      request,
-      response,
-      `${count === 0 ? 'no' : 'multiple'} runner group found with name ${JSON.stringify(name)}`,
+    return this.#findOne(
+      {
+        method: 'GET',
+        path: PATHS.runnerGroups,
+        query: { groupName: name },
+        signal,
+        expect: 200,
+        reason: 'failed to get runner group',
+      },
+      decodeRunnerGroup,
+      `multiple runner group found with name ${JSON.stringify(name)}`,
+      `no runner group found with name ${JSON.stringify(name)}`,
     );
   }
 
@@ -235,27 +227,16 @@ export class ScaleSetClient {
     signal?: AbortSignal,
   ): Promise<RunnerScaleSet | null> {
     assertId('runnerGroupId', runnerGroupId);
-    const { request, response } = await this.#call({
-      method: 'GET',
-      path: PATHS.scaleSets,
-      query: { runnerGroupId, name },
-      signal,
-      expect: 200,
-      reason: 'failed to get runner scale set',
-    });
-    const { count, first } = this.#decode(request, response, (v) =>
-      decodeList(v, decodeRunnerScaleSet),
-    );
-    if (count === 0) {
-      return null;
-    }
-    if (count === 1 && first !== undefined) {
-      return first;
-    }
-    throw this.#listError(
-      ScaleSetApiError,
-      request,
-      response,
+    return this.#findOne(
+      {
+        method: 'GET',
+        path: PATHS.scaleSets,
+        query: { runnerGroupId, name },
+        signal,
+        expect: 200,
+        reason: 'failed to get runner scale set',
+      },
+      decodeRunnerScaleSet,
       `multiple runner scale sets found with name ${JSON.stringify(name)}`,
     );
   }
@@ -372,27 +353,16 @@ export class ScaleSetClient {
 
   /** Finds a runner by name (§4.9); `null` when absent. */
   async getRunnerByName(name: string, signal?: AbortSignal): Promise<RunnerReference | null> {
-    const { request, response } = await this.#call({
-      method: 'GET',
-      path: PATHS.runners,
-      query: { agentName: name },
-      signal,
-      expect: 200,
-      reason: 'failed to get runner by name',
-    });
-    const { count, first } = this.#decode(request, response, (v) =>
-      decodeList(v, decodeRunnerReference),
-    );
-    if (count === 0) {
-      return null;
-    }
-    if (count === 1 && first !== undefined) {
-      return first;
-    }
-    throw this.#listError(
-      ScaleSetApiError,
-      request,
-      response,
+    return this.#findOne(
+      {
+        method: 'GET',
+        path: PATHS.runners,
+        query: { agentName: name },
+        signal,
+        expect: 200,
+        reason: 'failed to get runner by name',
+      },
+      decodeRunnerReference,
       `multiple runners found with name ${JSON.stringify(name)}`,
     );
   }
@@ -571,6 +541,41 @@ export class ScaleSetClient {
       }
       throw err;
     }
+  }
+
+  /**
+   * A lookup by name (§4.1, §4.2, §4.9), decided by `count` as the SDK does: one → the item;
+   * none → `null`, or {@link RunnerGroupNotFoundError} when `noneReason` is given; more →
+   * an error carrying the `ActivityId`.
+   */
+  async #findOne<T>(
+    call: ServiceCall,
+    decodeItem: (v: unknown, path: string) => T,
+    multipleReason: string,
+  ): Promise<T | null>;
+  async #findOne<T>(
+    call: ServiceCall,
+    decodeItem: (v: unknown, path: string) => T,
+    multipleReason: string,
+    noneReason: string,
+  ): Promise<T>;
+  async #findOne<T>(
+    call: ServiceCall,
+    decodeItem: (v: unknown, path: string) => T,
+    multipleReason: string,
+    noneReason?: string,
+  ): Promise<T | null> {
+    const { request, response } = await this.#call(call);
+    const { count, first } = this.#decode(request, response, (v) => decodeList(v, decodeItem));
+    if (count === 1 && first !== undefined) {
+      return first;
+    }
+    if (count === 0 && noneReason === undefined) {
+      return null;
+    }
+    throw count === 0
+      ? this.#listError(RunnerGroupNotFoundError, request, response, noneReason ?? '')
+      : this.#listError(ScaleSetApiError, request, response, multipleReason);
   }
 
   #listError(
