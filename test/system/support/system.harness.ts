@@ -20,6 +20,7 @@ import {
 import { SYSTEM_TMP } from './figures';
 import { InvariantSampler, type SamplerSummary } from './invariant-sampler';
 import { ScalesetProcess } from './scaleset-process';
+import { waitUntil as pollUntil } from '../../support/worker.fixture';
 
 /** Settings of one assembled system; everything else is the tier's short defaults. */
 export interface SystemOptions {
@@ -52,29 +53,13 @@ export const SYSTEM_SETTINGS = {
 
 const LIVE = new Set<string>(LIVE_STATES);
 
-/** Polls `check` every 100 ms until it returns something other than `undefined`/`false`. */
-export async function waitUntil<T>(
+/** The shared poller of test/support with the scenarios' argument order (what first). */
+export function waitUntil<T>(
   what: string,
   check: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs: number,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) {
-        return value;
-      }
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const detail = last instanceof Error ? ` (last error: ${last.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
-    }
-    await sleep(100);
-  }
+  return pollUntil(check, what, timeoutMs);
 }
 
 export function sleep(ms: number): Promise<void> {
