@@ -5,6 +5,7 @@ import { RUNNER_STATES, RunnerRegistry, scaleSetKeys } from '@app/registry';
 import {
   JobStillRunningError,
   RunnerNotFoundError,
+  runnerGroupId,
   ScaleSetClient,
   scaleSetClientOptionsFromConfig,
 } from '@app/scaleset';
@@ -48,11 +49,10 @@ export async function deleteScaleSets(
   const reports: ScaleSetDeleteReport[] = [];
   try {
     for (const s of selected) {
-      const groupId =
-        s.runnerGroup.toLowerCase() === 'default'
-          ? 1
-          : (await client.getRunnerGroupByName(s.runnerGroup)).id;
-      const scaleSet = await client.getRunnerScaleSetByName(groupId, s.name);
+      const scaleSet = await client.getRunnerScaleSetByName(
+        await runnerGroupId(client, s.runnerGroup),
+        s.name,
+      );
       if (scaleSet === null) {
         reports.push({
           name: s.name,

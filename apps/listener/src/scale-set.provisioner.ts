@@ -1,9 +1,6 @@
 import type { ScaleSetConfig } from '@app/config';
-import type { RunnerScaleSet, ScaleSetClient } from '@app/scaleset';
+import { runnerGroupId, type RunnerScaleSet, type ScaleSetClient } from '@app/scaleset';
 import type { Logger } from '@app/telemetry';
-
-/** GitHub's built-in runner group; the SDK and ARC use its id without a lookup. */
-const DEFAULT_RUNNER_GROUP_ID = 1;
 
 /** The labels a scale set gets: its name first, then the configured ones, without duplicates. */
 export function scaleSetLabels(config: Pick<ScaleSetConfig, 'name' | 'labels'>): string[] {
@@ -32,10 +29,7 @@ export async function ensureScaleSet(
   logger: Logger,
   signal?: AbortSignal,
 ): Promise<RunnerScaleSet> {
-  const groupId =
-    config.runnerGroup.toLowerCase() === 'default'
-      ? DEFAULT_RUNNER_GROUP_ID
-      : (await client.getRunnerGroupByName(config.runnerGroup, signal)).id;
+  const groupId = await runnerGroupId(client, config.runnerGroup, signal);
   const labels = scaleSetLabels(config);
   const existing = await client.getRunnerScaleSetByName(groupId, config.name, signal);
   if (existing === null) {

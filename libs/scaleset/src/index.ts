@@ -94,3 +94,4 @@ export {
   type ServiceException,
 } from './errors';
 export { scaleSetClientOptionsFromConfig, type ClientContext } from './scaleset.config';
+export { DEFAULT_RUNNER_GROUP_ID, runnerGroupId } from './runner-group';

@@ -1,9 +1,8 @@
 import { reconcileSchedulerId, type ReconcilePayload } from '@app/queue';
-import type { RunnerGroup, RunnerScaleSet } from '@app/scaleset';
+import { runnerGroupId, type RunnerGroup, type RunnerScaleSet } from '@app/scaleset';
 import type { ReconcileLogger } from './reconcile.ports';
 
 /** GitHub's built-in runner group; the SDK and ARC use its id without a look-up. */
-const DEFAULT_RUNNER_GROUP_ID = 1;
 
 /** What {@link ReconcileScheduler} works with. */
 export interface ReconcileSchedulerDeps {
@@ -33,10 +32,7 @@ export async function resolveScaleSetId(
   scaleSet: { readonly name: string; readonly runnerGroup: string },
   signal?: AbortSignal,
 ): Promise<number | null> {
-  const groupId =
-    scaleSet.runnerGroup.toLowerCase() === 'default'
-      ? DEFAULT_RUNNER_GROUP_ID
-      : (await github.getRunnerGroupByName(scaleSet.runnerGroup, signal)).id;
+  const groupId = await runnerGroupId(github, scaleSet.runnerGroup, signal);
   return (await github.getRunnerScaleSetByName(groupId, scaleSet.name, signal))?.id ?? null;
 }
 
