@@ -30,7 +30,9 @@ export function computeEngineConfigFor(
       };
     }
     case 'gcp':
-      return { kind: 'gcp', gcp: { ...engine.gcp } };
+      return { kind: 'gcp', gcp: { ownerId: deploymentId, ...engine.gcp } };
+    case 'simulated':
+      return { kind: 'simulated', simulated: { ownerId: deploymentId, ...engine.simulated } };
   }
 }
 

@@ -2,14 +2,17 @@ import type { ComputeEngine } from './compute.engine';
 import { DockerEngine } from './docker/docker.engine';
 import type { DockerEngineOptions } from './docker/docker.options';
 import { EngineNotImplementedError } from './errors';
+import type { GcpEngineOptions } from './gcp/gcp.options';
+import type { SimulatedEngineOptions } from './simulated/simulated.options';
 
 /**
- * Which engine to run and its settings, one variant per engine kind. The cloud variants are
- * placeholders until their engines exist; choosing one fails at startup.
+ * Which engine to run and its settings, one variant per engine kind. The aws and azure variants
+ * are placeholders until their engines exist; choosing one fails at startup.
  */
 export type ComputeEngineConfig =
   | { readonly kind: 'docker'; readonly docker: DockerEngineOptions }
-  | { readonly kind: 'gcp'; readonly gcp?: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'gcp'; readonly gcp: GcpEngineOptions }
+  | { readonly kind: 'simulated'; readonly simulated: SimulatedEngineOptions }
   | { readonly kind: 'aws'; readonly aws?: Readonly<Record<string, unknown>> }
   | { readonly kind: 'azure'; readonly azure?: Readonly<Record<string, unknown>> };
 
@@ -22,6 +25,7 @@ export function createComputeEngine(config: ComputeEngineConfig): ComputeEngine 
     case 'docker':
       return new DockerEngine(config.docker);
     case 'gcp':
+    case 'simulated':
     case 'aws':
     case 'azure':
       throw new EngineNotImplementedError(config.kind);

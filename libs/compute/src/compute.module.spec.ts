@@ -55,7 +55,7 @@ describe('ComputeModule', () => {
 
   it('fails at startup for an engine kind that is not implemented', async () => {
     await expect(
-      Test.createTestingModule({ imports: [ComputeModule.forRoot({ kind: 'gcp' })] }).compile(),
+      Test.createTestingModule({ imports: [ComputeModule.forRoot({ kind: 'aws' })] }).compile(),
     ).rejects.toThrow('not implemented yet');
   });
 });

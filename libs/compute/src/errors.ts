@@ -3,8 +3,8 @@
  * worker maps them to BullMQ retry or `UnrecoverableError` in one place by `retryable`.
  */
 
-/** The engines scaleset knows about; only `docker` is implemented so far. */
-export type EngineKind = 'docker' | 'gcp' | 'aws' | 'azure';
+/** The engines scaleset knows about; `aws` and `azure` are not implemented yet. */
+export type EngineKind = 'docker' | 'gcp' | 'simulated' | 'aws' | 'azure';
 
 /** Machine-readable reason carried by every {@link EngineError}. */
 export type EngineErrorCode =

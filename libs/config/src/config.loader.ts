@@ -13,7 +13,7 @@ import type {
   UiConfig,
 } from './config.types';
 import { ConfigValidationError, type ConfigIssue } from './errors';
-import { configFileSchema, type ConfigFile } from './file.schema';
+import { configFileSchema, simulatedEngineSchema, type ConfigFile } from './file.schema';
 
 /** Where configuration comes from; all parts optional so tests can give exactly what they need. */
 export interface LoadConfigOptions {
@@ -31,9 +31,9 @@ export interface LoadConfigOptions {
 
 type Raw = Record<string, unknown>;
 
-const ENGINE_KINDS = ['docker', 'gcp', 'aws', 'azure'] as const;
+const ENGINE_KINDS = ['docker', 'gcp', 'aws', 'azure', 'simulated'] as const;
 type EngineKind = (typeof ENGINE_KINDS)[number];
-const IMPLEMENTED_ENGINES: readonly EngineKind[] = ['docker'];
+const IMPLEMENTED_ENGINES: readonly EngineKind[] = ['docker', 'gcp', 'simulated'];
 
 function isObject(v: unknown): v is Raw {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -264,9 +264,10 @@ function buildEngine(
   const kind = enabled[0] as EngineKind;
   const required: Record<EngineKind, readonly string[]> = {
     docker: [],
-    gcp: ['project', 'zone', 'image'],
+    gcp: ['project', 'image'],
     aws: ['region', 'image', 'instance_type'],
     azure: ['subscription_id', 'resource_group', 'image'],
+    simulated: [],
   };
   const section = (engine?.[kind] ?? {}) as Raw;
   for (const field of required[kind]) {
@@ -283,6 +284,24 @@ function buildEngine(
       message: `the ${kind} engine is not implemented yet (available: ${IMPLEMENTED_ENGINES.join(', ')})`,
     });
     return undefined;
+  }
+  if (kind === 'gcp') {
+    return buildGcpEngine(engine?.gcp, `${at}.gcp`, issues);
+  }
+  if (kind === 'simulated') {
+    const sim = simulatedEngineSchema.parse(engine?.simulated ?? {});
+    return {
+      kind: 'simulated',
+      simulated: {
+        startLatencyMs: sim.start_latency,
+        destroyLatencyMs: sim.destroy_latency,
+        jitter: sim.jitter,
+        failureRate: sim.failure_rate,
+        capacity: sim.capacity,
+        runner: sim.runner,
+        runnerLifetimeMs: sim.runner_lifetime,
+      },
+    };
   }
   const d = engine?.docker;
   if (d === undefined) {
@@ -315,6 +334,89 @@ function buildEngine(
       ...(d.memory !== undefined && { memory: d.memory }),
       ...(d.docker_host !== undefined && { dockerHost: d.docker_host }),
       ...(d.command !== undefined && { command: d.command }),
+    },
+  };
+}
+
+/** Metadata keys the GCP engine writes itself; user metadata may not set them. */
+const GCP_RESERVED_METADATA = /^(startup-script|startup-script-url|scaleset-.*)$/;
+
+function buildGcpEngine(
+  g: NonNullable<ConfigFile['engine']>['gcp'],
+  at: string,
+  issues: ConfigIssue[],
+): EngineConfig | undefined {
+  if (g === undefined || g.project === undefined || g.image === undefined) {
+    return undefined; // the missing required fields are already reported
+  }
+  const zones = [...new Set([...(g.zone === undefined ? [] : [g.zone]), ...(g.zones ?? [])])];
+  if (zones.length === 0) {
+    issues.push({ path: `${at}.zone`, message: 'is required for the gcp engine (or give zones)' });
+  }
+  if (g.spot !== undefined && g.provisioning_model !== undefined) {
+    if (g.spot !== (g.provisioning_model === 'SPOT')) {
+      issues.push({
+        path: `${at}.spot`,
+        message: `contradicts provisioning_model: ${g.provisioning_model}; set only one`,
+      });
+    }
+  }
+  for (const key of Object.keys(g.metadata ?? {})) {
+    if (GCP_RESERVED_METADATA.test(key)) {
+      issues.push({
+        path: `${at}.metadata.${key}`,
+        message: 'is set by scaleset; use startup_script for the startup script',
+      });
+    }
+  }
+  for (const key of Object.keys(g.labels ?? {})) {
+    if (key.startsWith('scaleset-')) {
+      issues.push({
+        path: `${at}.labels.${key}`,
+        message: 'label keys starting with "scaleset-" are reserved for scaleset',
+      });
+    }
+  }
+  if (g.api_endpoint !== undefined) {
+    try {
+      const u = new URL(g.api_endpoint.includes('://') ? g.api_endpoint : `https://${g.api_endpoint}`);
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+        throw new Error('scheme');
+      }
+      if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
+        issues.push({
+          path: `${at}.api_endpoint`,
+          message: 'plain http is allowed only for a loopback address (a local fake)',
+        });
+      }
+    } catch {
+      issues.push({ path: `${at}.api_endpoint`, message: 'must be a host name or an http(s) URL' });
+    }
+  }
+  if (zones.length === 0) {
+    return undefined;
+  }
+  return {
+    kind: 'gcp',
+    gcp: {
+      project: g.project,
+      zones,
+      image: g.image,
+      machineType: g.machine_type,
+      diskSizeGb: g.disk_size_gb,
+      diskType: g.disk_type,
+      network: g.network,
+      publicIp: g.public_ip,
+      scopes: g.scopes,
+      labels: g.labels ?? {},
+      tags: g.tags ?? [],
+      provisioningModel: g.provisioning_model ?? (g.spot === true ? 'SPOT' : 'STANDARD'),
+      metadata: g.metadata ?? {},
+      operationTimeoutMs: g.operation_timeout,
+      ...(g.subnet !== undefined && { subnet: g.subnet }),
+      ...(g.service_account !== undefined && { serviceAccount: g.service_account }),
+      ...(g.startup_script !== undefined && { startupScript: g.startup_script }),
+      ...(g.api_endpoint !== undefined && { apiEndpoint: g.api_endpoint }),
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { ScalesetConfig } from './config.types';
+import type { EngineConfig, ScalesetConfig } from './config.types';
 
 /** What replaces every secret in printed configuration. */
 export const REDACTED = '[REDACTED]';
@@ -29,40 +29,7 @@ export function redactedConfig(config: ScalesetConfig): Record<string, unknown> 
       runner_group: s.runnerGroup,
       min_runners: s.minRunners,
       max_runners: s.maxRunners,
-      engine:
-        s.engine.kind === 'docker'
-          ? {
-              docker: {
-                enable: true,
-                image: s.engine.docker.image,
-                dind: s.engine.docker.dind,
-                pull_policy: s.engine.docker.pullPolicy,
-                network: s.engine.docker.network,
-                cpus: s.engine.docker.cpus,
-                memory: s.engine.docker.memory,
-                // Runner env values may be credentials for the job's tools.
-                env: Object.fromEntries(Object.keys(s.engine.docker.env).map((k) => [k, REDACTED])),
-                labels: { ...s.engine.docker.labels },
-                volumes: [...s.engine.docker.volumes],
-                docker_host: s.engine.docker.dockerHost,
-                privileged: s.engine.docker.privileged,
-                command: s.engine.docker.command ? [...s.engine.docker.command] : undefined,
-              },
-            }
-          : {
-              gcp: {
-                enable: true,
-                project: s.engine.gcp.project,
-                zone: s.engine.gcp.zone,
-                image: s.engine.gcp.image,
-                machine_type: s.engine.gcp.machineType,
-                disk_size_gb: s.engine.gcp.diskSizeGb,
-                network: s.engine.gcp.network,
-                subnet: s.engine.gcp.subnet,
-                public_ip: s.engine.gcp.publicIp,
-                service_account: s.engine.gcp.serviceAccount,
-              },
-            },
+      engine: redactedEngine(s.engine),
     })),
     redis: {
       url: redactUrl(config.redis.url),
@@ -127,5 +94,74 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return REDACTED;
+  }
+}
+
+function redactedEngine(engine: EngineConfig): Record<string, unknown> {
+  switch (engine.kind) {
+    case 'docker': {
+      const d = engine.docker;
+      return {
+        docker: {
+          enable: true,
+          image: d.image,
+          dind: d.dind,
+          pull_policy: d.pullPolicy,
+          network: d.network,
+          cpus: d.cpus,
+          memory: d.memory,
+          // Runner env values may be credentials for the job's tools.
+          env: Object.fromEntries(Object.keys(d.env).map((k) => [k, REDACTED])),
+          labels: { ...d.labels },
+          volumes: [...d.volumes],
+          docker_host: d.dockerHost,
+          privileged: d.privileged,
+          command: d.command ? [...d.command] : undefined,
+        },
+      };
+    }
+    case 'gcp': {
+      const g = engine.gcp;
+      return {
+        gcp: {
+          enable: true,
+          project: g.project,
+          zone: g.zones[0],
+          zones: [...g.zones],
+          image: g.image,
+          machine_type: g.machineType,
+          disk_size_gb: g.diskSizeGb,
+          disk_type: g.diskType,
+          network: g.network,
+          subnet: g.subnet,
+          public_ip: g.publicIp,
+          service_account: g.serviceAccount,
+          scopes: [...g.scopes],
+          labels: { ...g.labels },
+          tags: [...g.tags],
+          provisioning_model: g.provisioningModel,
+          // Metadata values and the startup script may carry credentials.
+          metadata: Object.fromEntries(Object.keys(g.metadata).map((k) => [k, REDACTED])),
+          startup_script: g.startupScript === undefined ? undefined : REDACTED,
+          api_endpoint: g.apiEndpoint,
+          operation_timeout: `${g.operationTimeoutMs}ms`,
+        },
+      };
+    }
+    case 'simulated': {
+      const m = engine.simulated;
+      return {
+        simulated: {
+          enable: true,
+          start_latency: `${m.startLatencyMs}ms`,
+          destroy_latency: `${m.destroyLatencyMs}ms`,
+          jitter: m.jitter,
+          failure_rate: m.failureRate,
+          capacity: m.capacity,
+          runner: m.runner,
+          runner_lifetime: `${m.runnerLifetimeMs}ms`,
+        },
+      };
+    }
   }
 }

@@ -35,23 +35,49 @@ export interface DockerEngineConfig {
   readonly command?: readonly string[];
 }
 
-/** GCP Compute Engine settings (engine not implemented yet). */
+/** GCP Compute Engine settings (see docs/gcp/README.md); durations in milliseconds. */
 export interface GcpEngineConfig {
   readonly project: string;
-  readonly zone: string;
+  /** Zones tried in order: `zone` first, then `zones` (deduplicated); never empty. */
+  readonly zones: readonly string[];
   readonly image: string;
   readonly machineType: string;
   readonly diskSizeGb: number;
-  readonly network?: string;
+  readonly diskType: string;
+  readonly network: string;
   readonly subnet?: string;
   readonly publicIp: boolean;
   readonly serviceAccount?: string;
+  readonly scopes: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly tags: readonly string[];
+  readonly provisioningModel: 'STANDARD' | 'SPOT';
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly startupScript?: string;
+  readonly apiEndpoint?: string;
+  readonly operationTimeoutMs: number;
+}
+
+/** Simulated engine settings (dry runs, capacity planning, benchmarks); durations in ms. */
+export interface SimulatedEngineConfig {
+  readonly startLatencyMs: number;
+  readonly destroyLatencyMs: number;
+  /** Fraction 0..1 by which each latency varies uniformly. */
+  readonly jitter: number;
+  /** Fraction 0..1 of starts that fail with a retryable error. */
+  readonly failureRate: number;
+  /** Most instances alive at once; 0 = no limit. */
+  readonly capacity: number;
+  readonly runner: 'fake' | 'none';
+  /** With `runner: none`, an instance exits after this long; 0 = never. */
+  readonly runnerLifetimeMs: number;
 }
 
 /** The one compute engine of a scale set. */
 export type EngineConfig =
   | { readonly kind: 'docker'; readonly docker: DockerEngineConfig }
-  | { readonly kind: 'gcp'; readonly gcp: GcpEngineConfig };
+  | { readonly kind: 'gcp'; readonly gcp: GcpEngineConfig }
+  | { readonly kind: 'simulated'; readonly simulated: SimulatedEngineConfig };
 
 /** One runner scale set served by this deployment. */
 export interface ScaleSetConfig {

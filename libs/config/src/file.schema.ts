@@ -126,20 +126,125 @@ export const dockerEngineSchema = z.strictObject({
     .describe("Runner command; default /home/runner/run.sh. An empty list uses the image's own."),
 });
 
+// GCP label rules: keys start with a lowercase letter; keys and values are at most 63
+// characters of lowercase letters, digits, "_" and "-".
+const gcpLabelMap = z
+  .record(
+    z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
+      error:
+        'label keys must start with a lowercase letter and hold at most 63 lowercase letters, digits, "_" or "-"',
+    }),
+    z.string().regex(/^[a-z0-9_-]{0,63}$/, {
+      error: 'label values may hold at most 63 lowercase letters, digits, "_" or "-"',
+    }),
+    { error: 'must be a map of GCP labels' },
+  )
+  .refine((m) => Object.keys(m).length <= 48, {
+    error: 'at most 48 labels (GCP allows 64, scaleset keeps some for its own)',
+  });
+
+const gcpZone = z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, {
+  error: 'must be a zone name such as us-central1-a',
+});
+
 export const gcpEngineSchema = z.strictObject({
   enable: z.boolean({ error: 'must be true or false' }).optional(),
-  project: z.string().optional(),
-  zone: z.string().optional(),
-  image: z.string().optional(),
+  project: z.string().optional().describe('Project id the runner VMs are created in.'),
+  zone: gcpZone.optional().describe('Zone of the runner VMs (the first zone tried).'),
+  zones: z
+    .array(gcpZone, { error: 'must be a list of zone names' })
+    .optional()
+    .describe(
+      'Ordered fallback zones tried after `zone` when a zone is out of capacity or quota.',
+    ),
+  image: z
+    .string()
+    .optional()
+    .describe(
+      'Boot image: a self-link, projects/<p>/global/images/<name> or .../images/family/<family>.',
+    ),
   machine_type: nonEmpty('machine_type').default('e2-medium'),
   disk_size_gb: z
     .int({ error: 'must be a whole number' })
     .min(10, { error: 'must be at least 10' })
     .default(50),
-  network: z.string().optional(),
-  subnet: z.string().optional(),
+  disk_type: nonEmpty('disk_type')
+    .default('pd-balanced')
+    .describe('Boot disk type: pd-standard, pd-balanced, pd-ssd, hyperdisk-balanced, ...'),
+  network: nonEmpty('network').default('default'),
+  subnet: z.string().optional().describe('Subnetwork name or self-link (needed for custom-mode VPCs).'),
   public_ip: z.boolean({ error: 'must be true or false' }).default(true),
-  service_account: z.string().optional(),
+  service_account: z
+    .string()
+    .optional()
+    .describe('Service account email of the runner VMs; none when unset.'),
+  scopes: z
+    .array(nonEmpty('a scope'), { error: 'must be a list of OAuth scopes' })
+    .default(['https://www.googleapis.com/auth/cloud-platform'])
+    .describe('OAuth scopes of the service account (IAM roles do the real limiting).'),
+  labels: gcpLabelMap.optional().describe('Extra labels for runner VMs (GCP label rules).'),
+  tags: z
+    .array(
+      z.string().regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, {
+        error: 'network tags are 1-63 lowercase letters, digits or "-", starting with a letter',
+      }),
+      { error: 'must be a list of network tags' },
+    )
+    .optional()
+    .describe('Network tags (firewall rules select VMs by these).'),
+  spot: z
+    .boolean({ error: 'must be true or false' })
+    .optional()
+    .describe('Spot VMs (cheaper, can be preempted); same as provisioning_model: SPOT.'),
+  provisioning_model: z
+    .enum(['STANDARD', 'SPOT'], { error: 'must be STANDARD or SPOT' })
+    .optional(),
+  metadata: stringMap
+    .optional()
+    .describe('Extra instance metadata; keys used by scaleset (startup-script, scaleset-*) are refused.'),
+  startup_script: z
+    .string()
+    .optional()
+    .describe("Startup script of the VM; the image's own runs when unset (see docs/gcp)."),
+  api_endpoint: z
+    .string()
+    .optional()
+    .describe('Compute Engine API endpoint, for Private Service Connect or a local fake.'),
+  operation_timeout: duration
+    .prefault('5m')
+    .describe('How long to wait for one insert or delete operation to finish.'),
+});
+
+export const simulatedEngineSchema = z.strictObject({
+  enable: z.boolean({ error: 'must be true or false' }).optional(),
+  start_latency: duration.prefault(0).describe('Time one start takes.'),
+  destroy_latency: duration.prefault(0).describe('Time one destroy takes.'),
+  jitter: z
+    .number({ error: 'must be a number' })
+    .min(0, { error: 'must be between 0 and 1' })
+    .max(1, { error: 'must be between 0 and 1' })
+    .default(0)
+    .describe('Each latency varies uniformly by up to this fraction (0.2 = ±20 %).'),
+  failure_rate: z
+    .number({ error: 'must be a number' })
+    .min(0, { error: 'must be between 0 and 1' })
+    .max(1, { error: 'must be between 0 and 1' })
+    .default(0)
+    .describe('Fraction of starts that fail with a retryable error.'),
+  capacity: z
+    .int({ error: 'must be a whole number' })
+    .min(0, { error: 'must be 0 or more' })
+    .default(0)
+    .describe('Most simulated instances alive at once; a start beyond it fails as a stockout (0 = no limit).'),
+  runner: z
+    .enum(['fake', 'none'], { error: 'must be fake or none' })
+    .default('fake')
+    .describe(
+      'fake: each instance runs an in-process fake runner against the fake GitHub service named in its JIT config; none: instances only exist (dry runs).',
+    ),
+  runner_lifetime: duration
+    .prefault(0)
+    .describe('With runner: none, an instance exits after this long (0 = never).'),
 });
 
 export const awsEngineSchema = z.strictObject({
@@ -167,8 +272,8 @@ export const azureEngineSchema = z.strictObject({
 
 export const engineSchema = z.strictObject({
   type: z
-    .enum(['docker', 'gcp', 'aws', 'azure', 'ec2'], {
-      error: 'must be one of: docker, gcp, aws, azure',
+    .enum(['docker', 'gcp', 'aws', 'azure', 'ec2', 'simulated'], {
+      error: 'must be one of: docker, gcp, aws, azure, simulated',
     })
     .optional()
     .describe('Legacy selector of the original tool; prefer <engine>.enable.'),
@@ -176,6 +281,9 @@ export const engineSchema = z.strictObject({
   gcp: gcpEngineSchema.optional(),
   aws: awsEngineSchema.optional(),
   azure: azureEngineSchema.optional(),
+  simulated: simulatedEngineSchema
+    .optional()
+    .describe('Simulated compute for dry runs, capacity planning and benchmarks.'),
 });
 
 export const scaleSetSchema = z.strictObject({

@@ -25,6 +25,7 @@ export type {
   EngineConfig,
   DockerEngineConfig,
   GcpEngineConfig,
+  SimulatedEngineConfig,
   RedisConfig,
   LoggingConfig,
   OtelConfig,
