@@ -289,7 +289,8 @@ function buildEngine(
     return buildGcpEngine(engine?.gcp, `${at}.gcp`, issues);
   }
   if (kind === 'simulated') {
-    const sim = simulatedEngineSchema.parse(engine?.simulated ?? {});
+    // Absent when enabled through the legacy `type: simulated`: the schema's defaults apply.
+    const sim = engine?.simulated ?? simulatedEngineSchema.parse({});
     return {
       kind: 'simulated',
       simulated: {
@@ -379,7 +380,9 @@ function buildGcpEngine(
   }
   if (g.api_endpoint !== undefined) {
     try {
-      const u = new URL(g.api_endpoint.includes('://') ? g.api_endpoint : `https://${g.api_endpoint}`);
+      const u = new URL(
+        g.api_endpoint.includes('://') ? g.api_endpoint : `https://${g.api_endpoint}`,
+      );
       if (u.protocol !== 'https:' && u.protocol !== 'http:') {
         throw new Error('scheme');
       }

@@ -130,17 +130,29 @@ export const dockerEngineSchema = z.strictObject({
 // characters of lowercase letters, digits, "_" and "-".
 const gcpLabelMap = z
   .record(
-    z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
-      error:
-        'label keys must start with a lowercase letter and hold at most 63 lowercase letters, digits, "_" or "-"',
-    }),
+    z.string(),
     z.string().regex(/^[a-z0-9_-]{0,63}$/, {
       error: 'label values may hold at most 63 lowercase letters, digits, "_" or "-"',
     }),
     { error: 'must be a map of GCP labels' },
   )
-  .refine((m) => Object.keys(m).length <= 48, {
-    error: 'at most 48 labels (GCP allows 64, scaleset keeps some for its own)',
+  .superRefine((labels, ctx) => {
+    for (const key of Object.keys(labels)) {
+      if (!/^[a-z][a-z0-9_-]{0,62}$/.test(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message:
+            'label keys must start with a lowercase letter and hold at most 63 lowercase letters, digits, "_" or "-"',
+        });
+      }
+    }
+    if (Object.keys(labels).length > 48) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'at most 48 labels (GCP allows 64; scaleset keeps some for its own)',
+      });
+    }
   });
 
 const gcpZone = z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, {
@@ -154,9 +166,7 @@ export const gcpEngineSchema = z.strictObject({
   zones: z
     .array(gcpZone, { error: 'must be a list of zone names' })
     .optional()
-    .describe(
-      'Ordered fallback zones tried after `zone` when a zone is out of capacity or quota.',
-    ),
+    .describe('Ordered fallback zones tried after `zone` when a zone is out of capacity or quota.'),
   image: z
     .string()
     .optional()
@@ -172,7 +182,10 @@ export const gcpEngineSchema = z.strictObject({
     .default('pd-balanced')
     .describe('Boot disk type: pd-standard, pd-balanced, pd-ssd, hyperdisk-balanced, ...'),
   network: nonEmpty('network').default('default'),
-  subnet: z.string().optional().describe('Subnetwork name or self-link (needed for custom-mode VPCs).'),
+  subnet: z
+    .string()
+    .optional()
+    .describe('Subnetwork name or self-link (needed for custom-mode VPCs).'),
   public_ip: z.boolean({ error: 'must be true or false' }).default(true),
   service_account: z
     .string()
@@ -201,7 +214,9 @@ export const gcpEngineSchema = z.strictObject({
     .optional(),
   metadata: stringMap
     .optional()
-    .describe('Extra instance metadata; keys used by scaleset (startup-script, scaleset-*) are refused.'),
+    .describe(
+      'Extra instance metadata; keys used by scaleset (startup-script, scaleset-*) are refused.',
+    ),
   startup_script: z
     .string()
     .optional()
@@ -235,7 +250,9 @@ export const simulatedEngineSchema = z.strictObject({
     .int({ error: 'must be a whole number' })
     .min(0, { error: 'must be 0 or more' })
     .default(0)
-    .describe('Most simulated instances alive at once; a start beyond it fails as a stockout (0 = no limit).'),
+    .describe(
+      'Most simulated instances alive at once; a start beyond it fails as a stockout (0 = no limit).',
+    ),
   runner: z
     .enum(['fake', 'none'], { error: 'must be fake or none' })
     .default('fake')
