@@ -34,6 +34,12 @@ export type EngineErrorCode =
   | 'ABORTED'
   /** A concurrent change got in the way (409 while removing, name kept changing). */
   | 'CONFLICT'
+  /** No capacity for the requested machine in any zone tried (stockout); retried later. */
+  | 'CAPACITY'
+  /** A cloud quota (CPUs, addresses, disks, instances) would be exceeded; retried later. */
+  | 'QUOTA_EXCEEDED'
+  /** The cloud API throttled the caller (429, rateLimitExceeded); retried later. */
+  | 'RATE_LIMITED'
   /** Anything not recognised; retried by default. */
   | 'UNKNOWN';
 
@@ -172,6 +178,44 @@ export class EngineTimeoutError extends EngineTransientError {
       { ...context, code: 'TIMEOUT' },
     );
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * No zone tried had capacity for the runner (a stockout in each, or a mix of stockouts and
+ * quota refusals). Retryable: capacity comes back, usually within minutes.
+ */
+export class EngineCapacityError extends EngineTransientError {
+  override readonly name: string = 'EngineCapacityError';
+  /** The zones (or regions, locations) tried, in order. */
+  readonly locations: readonly string[];
+
+  constructor(
+    message: string,
+    locations: readonly string[],
+    context: Omit<EngineErrorContext, 'code'> = {},
+  ) {
+    super(message, { ...context, code: 'CAPACITY' });
+    this.locations = [...locations];
+  }
+}
+
+/**
+ * A cloud quota refused the runner in every location tried. Retryable (runners being deleted
+ * free quota), but persistent quota errors mean `max_runners` is above what the project allows.
+ */
+export class EngineQuotaExceededError extends EngineTransientError {
+  override readonly name: string = 'EngineQuotaExceededError';
+  /** The zones (or regions, locations) tried, in order. */
+  readonly locations: readonly string[];
+
+  constructor(
+    message: string,
+    locations: readonly string[],
+    context: Omit<EngineErrorContext, 'code'> = {},
+  ) {
+    super(message, { ...context, code: 'QUOTA_EXCEEDED' });
+    this.locations = [...locations];
   }
 }
 
