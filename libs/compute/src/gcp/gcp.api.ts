@@ -177,7 +177,8 @@ export class GcpClientApi implements GcpComputeApi {
   async *listInstances(filter: string, o: GcpCallOptions): AsyncIterable<GcpInstancePage> {
     const pages = this.instances.aggregatedListAsync(
       { project: this.project, filter, maxResults: 500 },
-      callOptions(o),
+      // The async iterator pages by itself; gax warns unless auto-pagination is off.
+      { ...callOptions(o), autoPaginate: false },
     );
     // The iterator yields one [scope, list] pair at a time, fetching pages as needed.
     for await (const [scope, list] of pages) {
