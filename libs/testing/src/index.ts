@@ -11,5 +11,12 @@ export { runFakeRunner } from './fake-runner/fake-runner.client';
 export type { FakeRunnerOutcome, RunFakeRunnerOptions } from './fake-runner/fake-runner.client';
 export { decodeFakeJitConfig, encodeFakeJitConfig } from './fake-runner/fake-jit-config.codec';
 export type { FakeJitConfig } from './fake-runner/fake-jit-config.codec';
+// Fake Compute Engine API (v1) for the GCP engine, and the runner guest that runs in its VMs.
+export { FakeCompute } from './fake-compute/fake-compute.server';
+export { fakeComputeClientOptions } from './fake-compute/fake-compute.client-options';
+export type { FakeComputeClientOptions } from './fake-compute/fake-compute.client-options';
+export { fakeRunnerGuest } from './fake-compute/fake-compute.guest';
+export type { FakeRunnerGuestOptions } from './fake-compute/fake-compute.guest';
+export type * from './fake-compute/fake-compute.types';
 export * from './redis-server'; // startRedisServer, redisUrlForTests, scanRedisForSecret
 export * from './docker-image';
