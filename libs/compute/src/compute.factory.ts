@@ -2,6 +2,7 @@ import type { ComputeEngine } from './compute.engine';
 import { DockerEngine } from './docker/docker.engine';
 import type { DockerEngineOptions } from './docker/docker.options';
 import { EngineNotImplementedError } from './errors';
+import { GcpEngine } from './gcp/gcp.engine';
 import type { GcpEngineOptions } from './gcp/gcp.options';
 import type { SimulatedEngineOptions } from './simulated/simulated.options';
 
@@ -25,6 +26,7 @@ export function createComputeEngine(config: ComputeEngineConfig): ComputeEngine 
     case 'docker':
       return new DockerEngine(config.docker);
     case 'gcp':
+      return new GcpEngine(config.gcp);
     case 'simulated':
     case 'aws':
     case 'azure':

@@ -26,12 +26,14 @@ export {
   type ResolvedDockerEngineOptions,
 } from './docker/docker.options';
 export {
+  EngineCapacityError,
   EngineConfigError,
   EngineError,
   EngineImageNotFoundError,
   EngineNameConflictError,
   EngineNotImplementedError,
   EnginePermanentError,
+  EngineQuotaExceededError,
   EngineTimeoutError,
   EngineTransientError,
   EngineUnavailableError,
@@ -52,3 +54,14 @@ export {
   type RunnerLabelValues,
 } from './runner.labels';
 export { computeEngineConfigFor, ComputeEngines } from './compute.config';
+export { GcpEngine, type GcpEngineDeps } from './gcp/gcp.engine';
+export {
+  gcpEndpointOptions,
+  resolveGcpEngineOptions,
+  type GcpEndpointOptions,
+  type GcpEngineOptions,
+  type ResolvedGcpEngineOptions,
+} from './gcp/gcp.options';
+export { GCP_METADATA_KEYS, GCP_RUNNER_LABELS, gcpLabelValue } from './gcp/gcp.labels';
+export { gcpState } from './gcp/gcp.instance';
+export type { GcpComputeApi } from './gcp/gcp.api';
