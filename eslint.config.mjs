@@ -24,7 +24,8 @@ const forbidden = {
   registry: ['scaleset', 'queue', 'compute', 'testing'],
   queue: ['scaleset', 'compute', 'registry', 'testing'],
   compute: ['scaleset', 'queue', 'registry', 'testing'],
-  testing: ['registry', 'queue', 'compute'],
+  // The fake runner and its JIT config codec live in compute (the simulated engine runs them).
+  testing: ['registry', 'queue'],
 };
 
 export default tseslint.config(

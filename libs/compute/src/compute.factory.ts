@@ -4,6 +4,7 @@ import type { DockerEngineOptions } from './docker/docker.options';
 import { EngineNotImplementedError } from './errors';
 import { GcpEngine } from './gcp/gcp.engine';
 import type { GcpEngineOptions } from './gcp/gcp.options';
+import { SimulatedEngine } from './simulated/simulated.engine';
 import type { SimulatedEngineOptions } from './simulated/simulated.options';
 
 /**
@@ -25,9 +26,10 @@ export function createComputeEngine(config: ComputeEngineConfig): ComputeEngine 
   switch (config.kind) {
     case 'docker':
       return new DockerEngine(config.docker);
+    case 'simulated':
+      return new SimulatedEngine(config.simulated);
     case 'gcp':
       return new GcpEngine(config.gcp);
-    case 'simulated':
     case 'aws':
     case 'azure':
       throw new EngineNotImplementedError(config.kind);

@@ -65,3 +65,32 @@ export {
 export { GCP_METADATA_KEYS, GCP_RUNNER_LABELS, gcpLabelValue } from './gcp/gcp.labels';
 export { gcpState } from './gcp/gcp.instance';
 export type { GcpComputeApi } from './gcp/gcp.api';
+export {
+  SIMULATED_EXIT_CODES,
+  SimulatedEngine,
+  type FakeRunnerFn,
+  type SimulatedEngineDeps,
+  type SimulatedEngineLogger,
+} from './simulated/simulated.engine';
+export {
+  assertSimulatedEngineOptions,
+  type SimulatedEngineOptions,
+} from './simulated/simulated.options';
+export {
+  SIMULATED_EVENTS_ENV,
+  SIMULATED_EVENTS_FLUSH_MS,
+  SimulatedEventLog,
+  type SimulatedEvent,
+  type SimulatedEventName,
+} from './simulated/simulated.events';
+/** The in-process fake runner (simulated engine `runner: fake`; re-exported by libs/testing). */
+export {
+  runFakeRunner,
+  type FakeRunnerOutcome,
+  type RunFakeRunnerOptions,
+} from './simulated/fake-runner.client';
+export {
+  decodeFakeJitConfig,
+  encodeFakeJitConfig,
+  type FakeJitConfig,
+} from './simulated/fake-jit-config.codec';

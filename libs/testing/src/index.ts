@@ -5,6 +5,8 @@ export { runFakeGitHubCli, parseFakeGitHubArgs } from './fake-github/fake-github
 export type { FakeGitHubCliArgs } from './fake-github/fake-github.cli';
 export { ENDPOINT_NAMES } from './fake-github/fake-github.types';
 export type * from './fake-github/fake-github.types';
+export { FakeWireClient } from './fake-github/fake-github.wire';
+export type { WireSession } from './fake-github/fake-github.wire';
 export { fakeRunnerScript } from './fake-runner/fake-runner.script';
 export type { FakeRunnerScript } from './fake-runner/fake-runner.script';
 export { runFakeRunner } from './fake-runner/fake-runner.client';
