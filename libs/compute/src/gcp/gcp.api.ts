@@ -92,12 +92,14 @@ export class GcpClientApi implements GcpComputeApi {
 
   /**
    * Creates the clients (no network call until the first request). `clientOptions` are
-   * merged last (tests inject credentials or an auth client here).
+   * merged last (tests inject credentials or an auth client here). `pageSize` is the
+   * `maxResults` of each aggregated list page.
    */
   constructor(
     private readonly project: string,
     endpoint: GcpEndpointOptions,
     clientOptions: Readonly<Record<string, unknown>> = {},
+    private readonly pageSize = 500,
   ) {
     const options = { fallback: true, ...endpoint, ...clientOptions };
     this.instances = new InstancesClient({ ...options });
@@ -176,7 +178,7 @@ export class GcpClientApi implements GcpComputeApi {
 
   async *listInstances(filter: string, o: GcpCallOptions): AsyncIterable<GcpInstancePage> {
     const pages = this.instances.aggregatedListAsync(
-      { project: this.project, filter, maxResults: 500 },
+      { project: this.project, filter, maxResults: this.pageSize },
       // The async iterator pages by itself; gax warns unless auto-pagination is off.
       { ...callOptions(o), autoPaginate: false },
     );

@@ -107,7 +107,7 @@ describe('GcpEngine against the fake Compute API', () => {
         apiTimeoutMs: 10_000,
         ...overrides,
       },
-      { clientOptions: auth },
+      { clientOptions: auth, listPageSize: 2 },
     );
   }
 
@@ -345,6 +345,22 @@ describe('GcpEngine against the fake Compute API', () => {
     expect(inspected?.createdAt.getTime()).toBeGreaterThan(Date.now() - 60_000);
     expect(await engine.inspect('someone-else')).toBeNull();
     expect(fake.requests({ pathIncludes: '/aggregated/instances' }).length).toBeGreaterThan(0);
+  });
+
+  it('pages through the aggregated list', async () => {
+    await boot();
+    const specs = [runner(), runner(), runner(), runner(), runner()];
+    for (const spec of specs) {
+      await engine.start(spec);
+    }
+
+    const listed = await engine.list({ owner: OWNER });
+
+    expect(listed.map((i) => i.name).sort()).toEqual(specs.map((s) => s.name).sort());
+    const pages = fake.requests({ pathIncludes: '/aggregated/instances' });
+    expect(pages.length).toBeGreaterThanOrEqual(3);
+    expect(pages.slice(1).every((r) => (r.query['pageToken'] ?? '') !== '')).toBe(true);
+    expect(pages[0]?.query['filter']).toBe('(labels.scaleset-owner = "deploy-int")');
   });
 
   it('keeps the JIT config out of every request but the insert, and out of errors', async () => {

@@ -73,6 +73,8 @@ export interface GcpEngineDeps {
   readonly api?: GcpComputeApi;
   /** Where the generated startup script reaches the metadata server and the API (tests). */
   readonly startupScriptEndpoints?: StartupScriptEndpoints;
+  /** Instances per aggregated list page; default 500 (the API's maximum). */
+  readonly listPageSize?: number;
 }
 
 // RFC 1035 label: GCE's rule for instance names.
@@ -155,6 +157,7 @@ export class GcpEngine extends ComputeEngine {
         this.options.project,
         gcpEndpointOptions(this.options.apiEndpoint),
         deps.clientOptions,
+        deps.listPageSize,
       );
     this.endpoints = deps.startupScriptEndpoints ?? {};
   }
@@ -255,7 +258,10 @@ export class GcpEngine extends ComputeEngine {
         timeoutMs: this.options.operationTimeoutMs,
       });
     }
-    await this.scrubJitConfigs(found.slice(0, MAX_SCRUBS_PER_LIST), signal);
+    await this.scrubJitConfigs(
+      found.filter((l) => holdsJitConfig(l.instance)).slice(0, MAX_SCRUBS_PER_LIST),
+      signal,
+    );
     return found
       .map((l) => toEngineInstance(l.instance))
       .filter((i): i is EngineInstance => i !== null);
