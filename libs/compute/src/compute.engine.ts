@@ -91,6 +91,14 @@ export abstract class ComputeEngine {
   abstract readonly kind: EngineKind;
 
   /**
+   * Whether `list` and `inspect` see every resource of the deployment, whichever process
+   * created it. True for real providers; false for engines whose state is per process (the
+   * simulated engine), where "not found" does not mean "gone" and the reconciler must not act
+   * on absence.
+   */
+  readonly seesAllInstances: boolean = true;
+
+  /**
    * Creates and starts the runner's resource, named `spec.name`. If a resource of this
    * deployment with that name already exists, it is adopted (`adopted: true`) and never
    * restarted once it has run.

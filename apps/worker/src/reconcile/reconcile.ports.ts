@@ -41,6 +41,8 @@ export interface ReconcileEngine {
   list(owner: OwnerLabels, signal?: AbortSignal): Promise<EngineInstance[]>;
   inspect(name: string, signal?: AbortSignal): Promise<EngineInstance | null>;
   destroy(target: EngineTarget, signal?: AbortSignal): Promise<void>;
+  /** False when list/inspect see only this process's resources (the simulated engine). */
+  readonly seesAllInstances: boolean;
 }
 
 /** The engines of the deployment (ComputeEngines). */

@@ -174,6 +174,7 @@ class FakeGitHubPort implements ReconcileGitHub {
 class FakeEngine implements ReconcileEngine {
   readonly instances = new Map<string, EngineInstance>();
   failList = false;
+  seesAllInstances = true;
   private nextId = 1;
   constructor(private readonly clock: { now: number }) {}
 
@@ -404,6 +405,24 @@ describe('Reconciler', () => {
       expect(t.registry.state('linux-gone00001')).toBe('destroying');
       expect(t.registry.entries.get('linux-gone00001')?.reason).toBe('compute-gone');
       expect(t.jobs.waiting()).toEqual([{ runner: 'linux-gone00001', reason: 'compute-gone' }]);
+    });
+
+    it('does not take "not found" for gone on an engine with per-process state', async () => {
+      const t = setup();
+      t.engine.seesAllInstances = false;
+      t.registry.put('linux-else00001', 'idle', { engineId: 'c1', runnerId: 5 });
+      t.github.register('linux-else00001');
+      t.registry.put('linux-else00002', 'busy', { engineId: 'c2', runnerId: 6 });
+      t.registry.put('linux-gone00003', 'idle', { engineId: 'c3', runnerId: 7 });
+      t.engine.add('linux-gone00003', 'exited');
+
+      const report = await t.pass();
+
+      // Exited compute it can see is still gone; compute it cannot see may be another's.
+      expect(report.counts['compute-gone']).toBe(1);
+      expect(t.jobs.waiting()).toEqual([{ runner: 'linux-gone00003', reason: 'compute-gone' }]);
+      expect(t.registry.state('linux-else00001')).toBe('idle');
+      expect(t.registry.state('linux-else00002')).toBe('busy');
     });
 
     it('leaves running runners alone', async () => {

@@ -314,7 +314,11 @@ export class Reconciler {
     instance: EngineInstance | undefined,
   ): Promise<boolean> {
     const seen = instance ?? (await pass.engine.inspect(record.name, pass.signal));
-    return seen === null || DEAD_COMPUTE.has(seen.state);
+    if (seen === null) {
+      // An engine with per-process state cannot tell "gone" from "another process's".
+      return pass.engine.seesAllInstances;
+    }
+    return DEAD_COMPUTE.has(seen.state);
   }
 
   private async computeGoneAction(pass: Pass, record: RunnerRecord): Promise<void> {

@@ -108,6 +108,9 @@ interface SimulatedInstance {
  */
 export class SimulatedEngine extends ComputeEngine {
   override readonly kind = 'simulated' as const;
+
+  /** Instances live in the worker process that started them; others cannot see them. */
+  override readonly seesAllInstances = false;
   private readonly options: SimulatedEngineOptions;
   private readonly instances = new Map<string, SimulatedInstance>();
   private readonly lifetime = new AbortController();
