@@ -400,12 +400,10 @@ describe('GcpEngine against the fake Compute API', () => {
     const spec = runner();
     await engine.start(spec);
     await fake.waitFor(
-      () => fake.instance(spec.name)?.status === 'RUNNING',
+      () => fake.events().some((e) => e.instance === spec.name && e.type === 'guest-finished'),
       10_000,
-      'the VM is running',
+      'the guest has taken the JIT config',
     );
-    // The guest writes its attribute right after boot.
-    await new Promise((resolve) => setTimeout(resolve, 100));
 
     await engine.list({ owner: OWNER });
 
