@@ -92,11 +92,17 @@ class MemoryJobs implements ScalerJobs {
   readonly starts: string[] = [];
   readonly destroys: { name: string; reason: string }[] = [];
 
-  enqueueStart(p: { runnerName: string }): Promise<unknown> {
-    const id = `start-${p.runnerName}`;
-    if (!this.ids.has(id)) {
-      this.ids.add(id);
-      this.starts.push(p.runnerName);
+  /** Round trips the scaler made to enqueue starts (one per bulk call). */
+  startCalls = 0;
+
+  enqueueStarts(payloads: readonly { runnerName: string }[]): Promise<unknown> {
+    this.startCalls += 1;
+    for (const p of payloads) {
+      const id = `start-${p.runnerName}`;
+      if (!this.ids.has(id)) {
+        this.ids.add(id);
+        this.starts.push(p.runnerName);
+      }
     }
     return Promise.resolve();
   }
@@ -161,10 +167,18 @@ describe('RunnerScaler', () => {
     expect(await scaler.handleDesiredRunnerCount(stats(10), 1)).toBe(5);
     expect(registry.live()).toBe(5);
     expect(jobs.starts).toHaveLength(5);
+    // All five in one bulk enqueue, not one round trip per runner.
+    expect(jobs.startCalls).toBe(1);
     // The same statistics again: nothing new.
     await scaler.handleDesiredRunnerCount(stats(10), 1);
     expect(registry.live()).toBe(5);
     expect(jobs.starts).toHaveLength(5);
+  });
+
+  it('does not call the queue when no runner is reserved', async () => {
+    const { jobs, scaler } = setUp();
+    await scaler.handleDesiredRunnerCount(stats(0), 1);
+    expect(jobs.startCalls).toBe(0);
   });
 
   it('re-enqueues start jobs of reserved runners whose job may have been lost', async () => {

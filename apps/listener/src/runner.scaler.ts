@@ -40,13 +40,16 @@ export interface ScalerRegistry {
 
 /** The jobs the scaler enqueues (a slice of `JobProducer`). */
 export interface ScalerJobs {
-  enqueueStart(payload: {
-    scaleSetId: number;
-    scaleSetName: string;
-    runnerName: string;
-    epoch: number;
-    traceparent?: string;
-  }): Promise<unknown>;
+  /** One start job per runner, all in one round trip; existing ids are left alone. */
+  enqueueStarts(
+    payloads: readonly {
+      scaleSetId: number;
+      scaleSetName: string;
+      runnerName: string;
+      epoch: number;
+      traceparent?: string;
+    }[],
+  ): Promise<unknown>;
   enqueueDestroy(payload: {
     scaleSetId: number;
     scaleSetName: string;
@@ -267,15 +270,20 @@ export class RunnerScaler implements Scaler {
       }
     }
     // Start every reserved runner, including ones reserved by a leader that died before
-    // enqueueing; the deterministic job id makes this a no-op for the others.
-    for (const runner of await this.registry.list(this.scaleSet.id, 'reserved')) {
-      await this.jobs.enqueueStart({
-        scaleSetId: this.scaleSet.id,
-        scaleSetName: this.scaleSet.name,
-        runnerName: runner.name,
-        epoch,
-        ...this.traceparent(),
-      });
+    // enqueueing; the deterministic job id makes this a no-op for the others. One bulk add:
+    // a round trip per runner here made every decision O(reserved) round trips long.
+    const reserved = await this.registry.list(this.scaleSet.id, 'reserved');
+    if (reserved.length > 0) {
+      const traceparent = this.traceparent();
+      await this.jobs.enqueueStarts(
+        reserved.map((runner) => ({
+          scaleSetId: this.scaleSet.id,
+          scaleSetName: this.scaleSet.name,
+          runnerName: runner.name,
+          epoch,
+          ...traceparent,
+        })),
+      );
     }
     if (desired < live) {
       await this.scaleDown(live - desired, epoch);

@@ -68,6 +68,20 @@ describe('JobProducer (real BullMQ on real Redis)', () => {
     expect(job?.opts.removeOnComplete).toEqual({ age: 86_400, count: 1_000 });
   });
 
+  it('enqueues many starts in one bulk call, leaving existing ids alone', async () => {
+    const first = await producer.enqueueStart(start());
+    const other = { ...start(), runnerName: 'linux-x64-zzz999' };
+    const ids = await producer.enqueueStarts([start(), other]);
+    expect(ids).toEqual(['start-linux-x64-abc123def4', 'start-linux-x64-zzz999']);
+    expect(first.created).toBe(true);
+    expect(await runners.getJobCountByTypes('waiting', 'delayed', 'active')).toBe(2);
+    const job = await runners.getJob('start-linux-x64-zzz999');
+    expect(job?.data).toEqual(other);
+    expect(job?.opts.attempts).toBe(DEFAULT_JOB_OPTIONS['start-runner'].attempts);
+    expect(job?.opts.removeOnComplete).toEqual({ age: 86_400, count: 1_000 });
+    expect(await producer.enqueueStarts([])).toEqual([]);
+  });
+
   it('creates one job under 10 concurrent enqueues of the same destroy', async () => {
     const payload: DestroyRunnerPayload = { ...start(), reason: 'job-completed' };
     const results = await Promise.all(

@@ -35,6 +35,13 @@ describe('JobProducer payload validation', () => {
     expect(error).toMatchObject({ field, jobName: 'start-runner' });
   });
 
+  it('checks every payload of a bulk start before touching the queue', async () => {
+    const error: unknown = await producer
+      .enqueueStarts([start, { ...start, runnerName: 'Bad Name' }])
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ field: 'runnerName', jobName: 'start-runner' });
+  });
+
   it('rejects an unknown destroy reason', async () => {
     const payload = { ...start, reason: 'because' } as unknown as DestroyRunnerPayload;
     await expect(producer.enqueueDestroy(payload)).rejects.toMatchObject({ field: 'reason' });

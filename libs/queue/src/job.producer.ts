@@ -56,6 +56,32 @@ export class JobProducer {
     return this.add(this.queues.runners, name, startRunnerJobId(data.runnerName), data, options);
   }
 
+  /**
+   * Enqueues `start-runner` for several reserved runners in one round trip (BullMQ `addBulk`,
+   * one MULTI): the same ids, payloads and options as {@link JobProducer.enqueueStart}. An id
+   * that exists already is left as it is, so this is the idempotent re-enqueue the listener
+   * makes on every decision. Every payload is checked before anything is added. Returns the
+   * job ids (it does not tell which jobs were new).
+   */
+  async enqueueStarts(payloads: readonly StartRunnerPayload[]): Promise<string[]> {
+    const name = JOB_NAMES.startRunner;
+    const jobs = payloads.map((payload) => {
+      const data: StartRunnerPayload = {
+        ...basePayload(name, payload),
+        runnerName: checkRunnerName(name, payload.runnerName),
+      };
+      return {
+        name,
+        data,
+        opts: { ...jobOptions(name), jobId: startRunnerJobId(data.runnerName) },
+      };
+    });
+    if (jobs.length > 0) {
+      await this.queues.runners.addBulk(jobs);
+    }
+    return jobs.map((job) => job.opts.jobId);
+  }
+
   /** Enqueues `destroy-runner`, id `destroy-<runnerName>`. */
   async enqueueDestroy(
     payload: DestroyRunnerPayload,
