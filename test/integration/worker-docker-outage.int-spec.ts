@@ -76,7 +76,7 @@ describe('worker: Docker daemon outage', () => {
     const containers = await ownedContainers(dockerd.client(), h.owner);
     expect(containers.map((c) => c.Labels[RUNNER_LABELS.runnerName])).toEqual([name]);
     expect(await h.registry.get(scaleSetId, name)).toMatchObject({ state: 'idle' });
-    await h.rememberJitConfig(name, dockerd.client());
+    await h.rememberJitConfig(name);
     await waitUntil(
       () => fake.runners(scaleSetId).find((r) => r.name === name && r.status === 'online'),
       'the runner to report online',

@@ -61,7 +61,10 @@ export function memoryLogger(lines: string[] = []): { logger: Logger; lines: str
 export interface WorkerConfigSpec {
   readonly fake: FakeGitHub;
   readonly scaleSetName: string;
-  readonly image: string;
+  /** Docker runner image; ignored when `engine` is given. */
+  readonly image?: string;
+  /** The `engine:` section's lines (indented), replacing the Docker engine of `image`. */
+  readonly engine?: readonly string[];
   readonly redisUrl: string;
   /** `redis.prefix` (1–32 characters); BullMQ uses `{<prefix>}`. */
   readonly redisPrefix: string;
@@ -84,12 +87,14 @@ export function workerConfigYaml(spec: WorkerConfigSpec): string {
     `  name: '${spec.scaleSetName}'`,
     '  max_runners: 5',
     'engine:',
-    '  docker:',
-    '    enable: true',
-    `    image: '${spec.image}'`,
-    `    pull_policy: ${spec.pullPolicy ?? 'never'}`,
-    '    network: host',
-    ...(dockerHost === undefined ? [] : [`    docker_host: '${dockerHost}'`]),
+    ...(spec.engine ?? [
+      '  docker:',
+      '    enable: true',
+      `    image: '${spec.image ?? 'scaleset-test-image-not-given'}'`,
+      `    pull_policy: ${spec.pullPolicy ?? 'never'}`,
+      '    network: host',
+      ...(dockerHost === undefined ? [] : [`    docker_host: '${dockerHost}'`]),
+    ]),
     'redis:',
     `  url: '${spec.redisUrl}'`,
     `  prefix: '${spec.redisPrefix}'`,

@@ -1,18 +1,17 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Queue, type Job } from 'bullmq';
-import type Dockerode from 'dockerode';
+import Dockerode from 'dockerode';
 import { Redis } from 'ioredis';
 import type { ScalesetConfig } from '@app/config';
 import { JobProducer, QUEUES, producerConnectionOptions, type DestroyReason } from '@app/queue';
 import { RunnerRegistry } from '@app/registry';
 import { decodeFakeJitConfig, redisUrlForTests, scanRedisForSecret } from '@app/testing';
 import { bootstrapWorker } from '@apps/worker';
+import { DockerBackend, type ComputeBackend } from './compute-backend';
 import {
-  containerJitConfig,
   deleteKeys,
   loadWorkerConfig,
   memoryLogger,
-  removeOwnedContainers,
   shortId,
   waitUntil,
   type WorkerConfigSpec,
@@ -42,28 +41,41 @@ export class WorkerHarness {
     readonly redis: Redis,
     readonly runners: Queue,
     private readonly reconcile: Queue,
-    private readonly docker: Dockerode,
+    readonly compute: ComputeBackend,
   ) {
     this.registry = new RunnerRegistry(redis, { prefix });
     this.producer = new JobProducer({ runners, reconcile });
   }
 
-  /** Starts a worker; `spec` needs at least the fake, scale set and image. */
+  /**
+   * Starts a worker; `spec` needs at least the fake, the scale set and an image or engine
+   * section (a function of the owner id, which the harness picks). `compute` is the dockerd
+   * (for the default Docker engine) or the backend of the engine under test.
+   */
   static async start(
-    spec: Omit<WorkerConfigSpec, 'redisUrl' | 'redisPrefix' | 'deploymentId'>,
-    docker: Dockerode,
+    spec: Omit<WorkerConfigSpec, 'redisUrl' | 'redisPrefix' | 'deploymentId' | 'engine'> & {
+      readonly engine?: readonly string[] | ((owner: string) => readonly string[]);
+    },
+    compute: Dockerode | ComputeBackend,
   ): Promise<WorkerHarness> {
     const prefix = `wk${shortId()}`;
     const owner = `wk-${shortId()}`;
+    const { engine, ...rest } = spec;
     const config = loadWorkerConfig({
       worker: ['job_lock: 5s', 'shutdown_timeout: 5s'],
-      ...spec,
+      ...rest,
+      ...(engine !== undefined && {
+        engine: typeof engine === 'function' ? engine(owner) : engine,
+      }),
       redisUrl: redisUrlForTests(),
       redisPrefix: prefix,
       deploymentId: owner,
     });
+    const backend = compute instanceof Dockerode ? new DockerBackend(compute) : compute;
     const { logger, lines } = memoryLogger();
-    const app = await bootstrapWorker(config, logger);
+    const app = await bootstrapWorker(config, logger, undefined, {
+      createEngine: backend.createEngine,
+    });
     const connection = producerConnectionOptions(redisUrlForTests());
     return new WorkerHarness(
       config,
@@ -74,7 +86,7 @@ export class WorkerHarness {
       new Redis(redisUrlForTests()),
       new Queue(QUEUES.runners, { connection, prefix: `{${prefix}}` }),
       new Queue(QUEUES.reconcile, { connection, prefix: `{${prefix}}` }),
-      docker,
+      backend,
     );
   }
 
@@ -138,11 +150,11 @@ export class WorkerHarness {
     return this.finished(jobId);
   }
 
-  /** Remembers the JIT config of a runner container for the secrecy scan. */
-  async rememberJitConfig(name: string, docker: Dockerode = this.docker): Promise<string> {
-    const jit = await containerJitConfig(docker, name);
+  /** Remembers the JIT config a runner's compute was given, for the secrecy scan. */
+  async rememberJitConfig(name: string): Promise<string> {
+    const jit = await this.compute.jitConfig(name);
     if (jit === undefined) {
-      throw new Error(`container ${name} has no JIT config`);
+      throw new Error(`the compute of ${name} has no JIT config`);
     }
     this.jitConfigs.push(jit);
     return jit;
@@ -177,7 +189,9 @@ export class WorkerHarness {
   /** Starts one more worker app on the same configuration (another replica). */
   async startReplica(): Promise<INestApplicationContext> {
     const { logger } = memoryLogger(this.lines);
-    const app = await bootstrapWorker(this.config, logger);
+    const app = await bootstrapWorker(this.config, logger, undefined, {
+      createEngine: this.compute.createEngine,
+    });
     this.others.push(app);
     return app;
   }
@@ -203,7 +217,7 @@ export class WorkerHarness {
       }
       await deleteKeys(this.redis, [`${this.prefix}:*`, `{${this.prefix}}:*`]);
       await this.redis.quit();
-      await removeOwnedContainers(this.docker, this.owner);
+      await this.compute.removeOwned(this.owner);
     }
   }
 }

@@ -10,6 +10,7 @@ import {
   ComputeEngine,
   ComputeEngines,
   createComputeEngine,
+  type ComputeEngineConfig,
   type EngineInstance,
   type EngineKind,
   type EngineRef,
@@ -73,11 +74,13 @@ export class WorkerModule {
   /**
    * Wires the worker from the validated config; `logger` receives the structured logs,
    * `telemetry` (from `startTelemetry`, once per process) the spans and metrics.
+   * `createEngine` builds each engine from its config (tests give engines offline credentials).
    */
   static forRoot(
     config: ScalesetConfig,
     logger: Logger,
     telemetry: Telemetry = NOOP_TELEMETRY,
+    createEngine: (config: ComputeEngineConfig) => ComputeEngine = createComputeEngine,
   ): DynamicModule {
     const redisOptions = redisClientOptions(config.redis);
     const workerLogger = logger.child({ role: 'worker' });
@@ -124,7 +127,7 @@ export class WorkerModule {
             new ComputeEngines(
               config.scaleSets,
               config.deployment.id,
-              (engine) => new InstrumentedEngine(createComputeEngine(engine), telemetry),
+              (engine) => new InstrumentedEngine(createEngine(engine), telemetry),
             ),
         },
         {
@@ -180,6 +183,7 @@ function workerOf(host: WorkerHost): HealthWorker | undefined {
 /** A compute engine whose calls are traced and measured (engine kind and operation). */
 class InstrumentedEngine extends ComputeEngine {
   readonly kind: EngineKind;
+  override readonly seesAllInstances: boolean;
 
   constructor(
     private readonly inner: ComputeEngine,
@@ -187,6 +191,7 @@ class InstrumentedEngine extends ComputeEngine {
   ) {
     super();
     this.kind = inner.kind;
+    this.seesAllInstances = inner.seesAllInstances;
   }
 
   start(spec: RunnerSpec, signal?: AbortSignal): Promise<EngineRef> {
