@@ -294,6 +294,49 @@ describe('ScaleSetListener', () => {
     expect(scaler.target).toBe(4);
   });
 
+  it('handles the job messages of one kind concurrently, all JobStarted before any JobCompleted', async () => {
+    const github = new FakeGitHub();
+    const election = new FakeElection();
+    const log: string[] = [];
+    let inFlight = 0;
+    let peak = 0;
+    let failed = false;
+    const slow = async (what: string): Promise<void> => {
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      await sleep(5);
+      inFlight -= 1;
+      log.push(what);
+      if (what === 'completed r2' && !failed) {
+        failed = true;
+        throw new Error('redis is down');
+      }
+    };
+    const scaler = new FakeScaler();
+    scaler.handleJobStarted = (j: JobStarted) => slow(`started ${j.runnerName}`);
+    scaler.handleJobCompleted = (j: JobCompleted) => slow(`completed ${j.runnerName}`);
+    github.pending.push(
+      message(401, 3, {
+        jobStartedMessages: [job('r1'), job('r2'), job('r3')],
+        jobCompletedMessages: [job('r1'), job('r2'), job('r3')],
+      }),
+    );
+    const stop = new AbortController();
+    const done = listener(github, election, scaler).run(stop.signal);
+    await until('the ack', () => github.acked.includes(401));
+    stop.abort();
+    await done;
+    expect(peak).toBe(3);
+    // The first delivery: every handler ran, one failed, so the message was not acknowledged;
+    // the redelivery handled it again (idempotent handlers) and acknowledged it once.
+    const first = log.slice(0, 6);
+    expect(first.slice(0, 3).every((l) => l.startsWith('started'))).toBe(true);
+    expect(first.slice(3).every((l) => l.startsWith('completed'))).toBe(true);
+    expect(log).toHaveLength(12);
+    expect(github.acked).toEqual([401]);
+    expect(election.cursorWrites).toEqual([401]);
+  });
+
   it('waits out a stale session (409) instead of crashing, then proceeds', async () => {
     const github = new FakeGitHub();
     github.conflictsLeft = 4;

@@ -93,6 +93,15 @@ function isAborted(signal: AbortSignal): boolean {
   return signal.aborted;
 }
 
+/** Waits for every promise; then throws the first rejection, if any. */
+async function allSettledOrThrow(promises: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed !== undefined) {
+    throw failed.reason;
+  }
+}
+
 function isStaleEpoch(err: unknown): boolean {
   return err instanceof Error && err.name === 'StaleEpochError';
 }
@@ -378,12 +387,17 @@ export class ScaleSetListener {
         'acquired available jobs',
       );
     }
-    for (const job of message.jobStartedMessages) {
-      await this.deps.scaler.handleJobStarted(job, epoch);
-    }
-    for (const job of message.jobCompletedMessages) {
-      await this.deps.scaler.handleJobCompleted(job, epoch);
-    }
+    // Job messages of different runners are independent and every handler is idempotent, so
+    // the messages of one kind are handled concurrently (their Redis calls share round trips
+    // instead of queueing one runner behind the other); all JobStarted before any
+    // JobCompleted, as before. Any failure fails the message (not acknowledged, so it is
+    // delivered again) once every handler has settled.
+    await allSettledOrThrow(
+      message.jobStartedMessages.map((job) => this.deps.scaler.handleJobStarted(job, epoch)),
+    );
+    await allSettledOrThrow(
+      message.jobCompletedMessages.map((job) => this.deps.scaler.handleJobCompleted(job, epoch)),
+    );
     if (this.latestStatistics !== null) {
       await this.deps.scaler.handleDesiredRunnerCount(this.latestStatistics, epoch);
     }
