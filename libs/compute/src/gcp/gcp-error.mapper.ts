@@ -403,7 +403,7 @@ export function failureToEngineError(
 ): EngineError {
   const where = `${ctx.operation} ${ctx.resource}${ctx.zone === undefined ? '' : ` in ${ctx.zone}`}`;
   const status = failure.httpStatus === undefined ? '' : ` (HTTP ${failure.httpStatus})`;
-  const what = `${where}${status}: ${failure.message}`;
+  const what = `${where}${status}: ${failure.message.replace(/[.\s]+$/, '')}`;
   const transient = (code: EngineErrorCode, advice: string): EngineError =>
     new EngineTransientError(`Compute API failed on ${what}. ${advice}`, { ...base, code });
   const kind = classifyGcpFailure(failure);
