@@ -220,7 +220,9 @@ export const gcpEngineSchema = z.strictObject({
   startup_script: z
     .string()
     .optional()
-    .describe("Startup script of the VM; the image's own runs when unset (see docs/gcp)."),
+    .describe(
+      "Hook run by scaleset's startup script with ACTIONS_RUNNER_INPUT_JITCONFIG set, instead of /home/runner/run.sh as user runner (see docs/gcp).",
+    ),
   api_endpoint: z
     .string()
     .optional()
