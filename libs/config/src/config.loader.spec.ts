@@ -305,6 +305,19 @@ describe('checkGitHubUrl', () => {
     expect(isLoopbackHost('localhost')).toBe(true);
     expect(isLoopbackHost('128.0.0.1')).toBe(false);
     expect(isLoopbackHost('localhost.example.com')).toBe(false);
+    // Every spelling URL parsing can produce for ::1 and IPv4-mapped 127/8.
+    for (const url of [
+      'http://[0:0:0:0:0:0:0:1]/',
+      'http://[::ffff:127.0.0.1]/',
+      'http://[::ffff:127.9.8.7]/',
+    ]) {
+      expect(isLoopbackHost(new URL(url).hostname)).toBe(true);
+    }
+    expect(isLoopbackHost('::ffff:127.0.0.1')).toBe(true);
+    expect(isLoopbackHost('0:0:0:0:0:0:0:1')).toBe(true);
+    expect(isLoopbackHost(new URL('http://[::ffff:10.0.0.1]/').hostname)).toBe(false);
+    expect(isLoopbackHost('::2')).toBe(false);
+    expect(isLoopbackHost('ip6-localhost')).toBe(true);
   });
 });
 

@@ -188,16 +188,29 @@ function readSecretFile(
 
 const LOOPBACK_NAMES = new Set(['localhost', 'ip6-localhost', 'ip6-loopback']);
 
-/** True for loopback hosts: `localhost`, 127.0.0.0/8 and ::1. */
+/**
+ * True for loopback hosts: `localhost` (and `*.localhost`), 127.0.0.0/8, `::1` in any spelling
+ * and IPv4-mapped 127.0.0.0/8 (`::ffff:127.0.0.1`, which URL parsing turns into
+ * `::ffff:7f00:1`). Brackets around IPv6 addresses, as `URL.hostname` has them, are allowed.
+ * The one loopback check of the project: config validation and the GitHub client both use it.
+ */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (LOOPBACK_NAMES.has(host) || host.endsWith('.localhost')) {
     return true;
   }
-  if (isIP(host) === 4) {
-    return host.startsWith('127.');
+  switch (isIP(host)) {
+    case 4:
+      return host.startsWith('127.');
+    case 6:
+      return (
+        /^(?:0{0,4}:){2,7}0{0,3}1$/.test(host) ||
+        /^(?:0{0,4}:){1,5}ffff:127\./.test(host) ||
+        /^(?:0{0,4}:){1,5}ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(host)
+      );
+    default:
+      return false;
   }
-  return host === '::1';
 }
 
 /** Checks a GitHub config URL as protocol §1 requires; returns problems, never the URL. */

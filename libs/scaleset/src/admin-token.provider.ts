@@ -1,5 +1,5 @@
 import type { GitHubConfigUrl } from './config-url.parser';
-import { isLoopbackHost } from './config-url.parser';
+import { isLoopbackHost } from '@app/config';
 import type { GitHubCredentialSource } from './github-credential.source';
 import type { HttpRequest, HttpResponse, HttpTransport, ScaleSetLogger } from './http.transport';
 import { errorFromBadBody, errorFromResponse, parseJsonBody, pickField } from './response.decoder';

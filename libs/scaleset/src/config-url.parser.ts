@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '@app/config';
 import { InvalidConfigUrlError } from './errors';
 
 /** Registration target kind of a config URL (§1.1). */
@@ -18,21 +18,6 @@ export interface GitHubConfigUrl {
   apiBaseUrl(path: string): string;
   /** Path of the registration-token endpoint for this scope (§2.3). */
   readonly registrationTokenPath: string;
-}
-
-/** Hosts whose plain-http traffic never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) {
-    return true;
-  }
-  if (isIP(host) === 4) {
-    return host.startsWith('127.');
-  }
-  if (isIP(host) === 6) {
-    return host === '::1' || host === '0:0:0:0:0:0:0:1' || host.startsWith('::ffff:127.');
-  }
-  return false;
 }
 
 const HOSTED_HOSTS = ['github.com', 'www.github.com', 'github.localhost'];

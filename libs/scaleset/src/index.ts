@@ -11,10 +11,9 @@ export { ScaleSetModule } from './scaleset.module';
 export { MessageSessionClient, type MessageSessionHost } from './message-session.client';
 /** GitHub credentials: a PAT or GitHub App installation. */
 export type { GitHubAuth } from './github-credential.source';
-/** Config URL parsing (§1), also used by the config lib for validation. */
+/** Config URL parsing (§1). */
 export {
   parseGitHubConfigUrl,
-  isLoopbackHost,
   type GitHubConfigUrl,
   type GitHubConfigScope,
 } from './config-url.parser';

@@ -1,5 +1,5 @@
 import { abortable } from './admin-token.provider';
-import { isLoopbackHost } from './config-url.parser';
+import { isLoopbackHost } from '@app/config';
 import {
   createApiError,
   MessageQueueTokenExpiredError,

@@ -8,11 +8,22 @@ export interface ChildResult {
   readonly stderr: string;
 }
 
-// Registers an on-the-fly TypeScript transform (the same swc options as jest.config.js)
-// and runs the entry file given as argv[1].
+// Registers an on-the-fly TypeScript transform (the same swc options as jest.config.js) and
+// the `@app/<lib>` path alias (libs/<lib>/src/index.ts), and runs the entry file given as
+// argv[1].
 const BOOTSTRAP = `
 const fs = require('node:fs');
+const path = require('node:path');
+const Module = require('node:module');
 const swc = require('@swc/core');
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  const lib = /^@app\\/([a-z-]+)$/.exec(request);
+  if (lib) {
+    request = path.resolve('libs', lib[1], 'src', 'index.ts');
+  }
+  return resolveFilename.call(this, request, ...rest);
+};
 require.extensions['.ts'] = (module, filename) => {
   const { code } = swc.transformSync(fs.readFileSync(filename, 'utf8'), {
     filename,
