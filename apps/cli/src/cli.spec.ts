@@ -190,7 +190,9 @@ const broken: BrokenCase[] = [
   },
   {
     name: 'gcp without project',
-    yaml: yaml({ engine: 'engine:\n  gcp:\n    enable: true\n    zone: us-central1-a\n    image: i\n' }),
+    yaml: yaml({
+      engine: 'engine:\n  gcp:\n    enable: true\n    zone: us-central1-a\n    image: i\n',
+    }),
     path: 'engine.gcp.project',
   },
   {
