@@ -5,6 +5,7 @@ import type {
   FakeJobMode,
   FakeJobState,
   FakeRunnerStatus,
+  FakeServiceEvent,
   JobHandle,
   JobView,
   QueueJobsOptions,
@@ -194,6 +195,8 @@ export class ActionsServiceState {
     private readonly settings: ActionsServiceSettings,
     private readonly origin: () => string,
     private readonly org: string,
+    /** Told about job messages and runners coming online, as they happen. */
+    private readonly observe: (event: FakeServiceEvent) => void = () => undefined,
   ) {}
 
   // ---- runner groups -------------------------------------------------------------------
@@ -406,6 +409,7 @@ export class ActionsServiceState {
       );
     }
     runner.status = 'online';
+    this.observeOnline(runner);
     this.offerJobs(this.scaleSet(runner.scaleSetId));
   }
 
@@ -435,6 +439,7 @@ export class ActionsServiceState {
   ): PendingPoll<RunnerJobAssignment | undefined> {
     if (runner.status === 'offline') {
       runner.status = 'online';
+      this.observeOnline(runner);
     }
     const current = runner.jobId === null ? undefined : this.openJobs.get(runner.jobId);
     if (current) {
@@ -1031,7 +1036,24 @@ export class ActionsServiceState {
       return;
     }
     scaleSet.outbox.push(message);
+    this.observe({
+      kind: 'job-message',
+      at: performance.timeOrigin + performance.now(),
+      scaleSetId: scaleSet.id,
+      messageType: message.messageType,
+      jobId: message.jobId,
+      runnerRequestId: message.runnerRequestId,
+    });
     this.scheduleWake(scaleSet);
+  }
+
+  private observeOnline(runner: RunnerRecord): void {
+    this.observe({
+      kind: 'runner-online',
+      at: performance.timeOrigin + performance.now(),
+      scaleSetId: runner.scaleSetId,
+      runnerName: runner.name,
+    });
   }
 
   /** Wakes held polls once per tick, so events of one tick share an envelope. */

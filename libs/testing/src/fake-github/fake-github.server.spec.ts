@@ -3,7 +3,12 @@ import { decodeFakeJitConfig } from '../fake-runner/fake-jit-config.codec';
 import { runFakeRunner } from '../fake-runner/fake-runner.client';
 import { parseFakeGitHubArgs } from './fake-github.cli';
 import { FakeGitHub } from './fake-github.server';
-import type { FakeGitHubOptions, WireJobMessage, WireMessage } from './fake-github.types';
+import type {
+  FakeGitHubOptions,
+  FakeServiceEvent,
+  WireJobMessage,
+  WireMessage,
+} from './fake-github.types';
 import { FakeWireClient, type WireSession } from './fake-github.wire';
 
 const TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -818,6 +823,48 @@ describe('FakeGitHub', () => {
         ['JobCompleted', 'proc-1'],
       ]);
       await expect(runFakeRunner(encodedJITConfig)).rejects.toThrow(/401/);
+    });
+
+    it('reports job messages and runners coming online to event listeners, as they happen', async () => {
+      const id = await gh.createScaleSet('events');
+      const session = await gh.createSession(id);
+      const events: FakeServiceEvent[] = [];
+      const unsubscribe = fake.onEvent((e) => events.push(e));
+      const before = Date.now();
+      const [job] = fake.queueJobs(1, { durationMs: 5 });
+      await gh.collect(session, 1);
+      expect(events).toEqual([
+        {
+          kind: 'job-message',
+          at: expect.any(Number) as number,
+          scaleSetId: id,
+          messageType: 'JobAssigned',
+          jobId: job?.jobId,
+          runnerRequestId: job?.runnerRequestId,
+        },
+      ]);
+      expect(events[0]?.at).toBeGreaterThanOrEqual(before - 1);
+      expect(events[0]?.at).toBeLessThanOrEqual(Date.now() + 1);
+      const res = await gh.admin('POST', `_apis/runtime/runnerscalesets/${id}/generatejitconfig`, {
+        name: 'ev-1',
+        workFolder: '',
+      });
+      const { encodedJITConfig } = (await res.json()) as { encodedJITConfig: string };
+      await runFakeRunner(encodedJITConfig);
+      expect(events.map((e) => (e.kind === 'job-message' ? e.messageType : e.kind))).toEqual([
+        'JobAssigned',
+        'runner-online',
+        'JobStarted',
+        'JobCompleted',
+      ]);
+      expect(events[1]).toMatchObject({
+        kind: 'runner-online',
+        scaleSetId: id,
+        runnerName: 'ev-1',
+      });
+      unsubscribe();
+      fake.queueJobs(1);
+      expect(events).toHaveLength(4);
     });
   });
 

@@ -18,6 +18,7 @@ import {
   type FakeFault,
   type FakeGitHubOptions,
   type FakeGitHubStats,
+  type FakeServiceEvent,
   type JobHandle,
   type JobView,
   type QueueJobsOptions,
@@ -126,6 +127,7 @@ export class FakeGitHub {
   private readonly org: string;
   private readonly adminTokenTtlSec: number;
   private readonly openResponses = new Set<ServerResponse>();
+  private readonly eventListeners = new Set<(event: FakeServiceEvent) => void>();
   private bom: boolean;
   private server: Server | undefined;
   private listeningOrigin: string | undefined;
@@ -156,7 +158,16 @@ export class FakeGitHub {
       installationId: 31337,
       privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
     };
-    this.state = new ActionsServiceState(this.settings, () => this.origin, this.org);
+    this.state = new ActionsServiceState(
+      this.settings,
+      () => this.origin,
+      this.org,
+      (event) => {
+        for (const listener of this.eventListeners) {
+          listener(event);
+        }
+      },
+    );
   }
 
   /** Listens on 127.0.0.1 (`port` 0 or omitted: a free port). */
@@ -232,6 +243,17 @@ export class FakeGitHub {
   /** Recorded requests of one endpoint. */
   requestsFor(endpoint: RecordedEndpoint): RecordedRequest[] {
     return this.recorder.requests.filter((r) => r.endpoint === endpoint);
+  }
+
+  /**
+   * Calls `listener` for every job message put in a queue and every runner coming online, at
+   * the moment it happens (see {@link FakeServiceEvent}). Returns a function that unsubscribes.
+   */
+  onEvent(listener: (event: FakeServiceEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => {
+      this.eventListeners.delete(listener);
+    };
   }
 
   /** Forgets recorded requests and resets the counters. */

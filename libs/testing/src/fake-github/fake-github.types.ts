@@ -270,3 +270,26 @@ export interface FakeBehaviour {
   reorderMessages?: number;
   bom?: boolean;
 }
+
+/**
+ * Something the fake service did, reported to {@link FakeGitHub.onEvent} listeners as it
+ * happens (benchmarks time the pipeline from these). `at` is epoch milliseconds with
+ * sub-millisecond precision (`performance.timeOrigin + performance.now()`).
+ */
+export type FakeServiceEvent =
+  | {
+      /** A job message was put in the scale set's queue: the next poll can receive it. */
+      kind: 'job-message';
+      at: number;
+      scaleSetId: number;
+      messageType: WireJobMessage['messageType'];
+      jobId: string;
+      runnerRequestId: number;
+    }
+  | {
+      /** A runner registration went from offline to online (its process connected). */
+      kind: 'runner-online';
+      at: number;
+      scaleSetId: number;
+      runnerName: string;
+    };
