@@ -137,6 +137,13 @@ describe('engine.gcp', () => {
     expect(issues).toContainEqual({ path, message: expect.stringContaining(message) as unknown });
   });
 
+  it('refuses a project id GCP would refuse', () => {
+    const issues = issuesOf(GCP.replace('my-project', 'My_Project') + '    zone: us-central1-a\n');
+    expect(issues).toEqual([
+      { path: 'engine.gcp.project', message: expect.stringContaining('project id') as unknown },
+    ]);
+  });
+
   it('reports a missing project and image by name', () => {
     const paths = issuesOf('  gcp:\n    enable: true\n    zone: us-central1-a\n').map(
       (i) => i.path,

@@ -161,7 +161,13 @@ const gcpZone = z.string().regex(/^[a-z]+-[a-z]+\d+-[a-z]$/, {
 
 export const gcpEngineSchema = z.strictObject({
   enable: z.boolean({ error: 'must be true or false' }).optional(),
-  project: z.string().optional().describe('Project id the runner VMs are created in.'),
+  project: z
+    .string()
+    .regex(/^(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
+      error: 'must be a project id such as my-project-123 (6-30 lowercase letters, digits, "-")',
+    })
+    .optional()
+    .describe('Project id the runner VMs are created in.'),
   zone: gcpZone.optional().describe('Zone of the runner VMs (the first zone tried).'),
   zones: z
     .array(gcpZone, { error: 'must be a list of zone names' })

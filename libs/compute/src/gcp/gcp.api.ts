@@ -1,4 +1,6 @@
-import { InstancesClient, ZoneOperationsClient, type protos } from '@google-cloud/compute';
+import { createRequire } from 'node:module';
+import type * as GoogleCompute from '@google-cloud/compute';
+import type { InstancesClient, ZoneOperationsClient, protos } from '@google-cloud/compute';
 import type { GcpInstance } from './gcp.instance';
 import type { GcpEndpointOptions } from './gcp.options';
 
@@ -85,6 +87,15 @@ function isNotFound(err: unknown): boolean {
   return e.httpStatusCode === 404 || e.code === 404 || e.code === 5;
 }
 
+/**
+ * Loads `@google-cloud/compute` on first use. The client and its dependencies take about 200 MiB
+ * and a second to load, so a process that never builds a GCP engine (a listener, a Docker
+ * worker) must not pay for it just by loading the compute lib.
+ */
+function googleCompute(): typeof GoogleCompute {
+  return createRequire(__filename)('@google-cloud/compute') as typeof GoogleCompute;
+}
+
 /** The production {@link GcpComputeApi}: the official client over REST, with ADC. */
 export class GcpClientApi implements GcpComputeApi {
   private readonly instances: InstancesClient;
@@ -102,8 +113,9 @@ export class GcpClientApi implements GcpComputeApi {
     private readonly pageSize = 500,
   ) {
     const options = { fallback: true, ...endpoint, ...clientOptions };
-    this.instances = new InstancesClient({ ...options });
-    this.operations = new ZoneOperationsClient({ ...options });
+    const compute = googleCompute();
+    this.instances = new compute.InstancesClient({ ...options });
+    this.operations = new compute.ZoneOperationsClient({ ...options });
   }
 
   async getInstance(zone: string, name: string, o: GcpCallOptions): Promise<GcpInstance> {
