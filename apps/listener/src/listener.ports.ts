@@ -49,8 +49,16 @@ export interface LeaderElection {
 export interface Scaler {
   handleJobStarted(job: JobStarted, epoch: number): Promise<void>;
   handleJobCompleted(job: JobCompleted, epoch: number): Promise<void>;
-  /** Applies `desired = min(max, min + totalAssignedJobs)`; returns the resulting target. */
-  handleDesiredRunnerCount(statistics: RunnerScaleSetStatistic, epoch: number): Promise<number>;
+  /**
+   * Applies `desired = min(max, min + totalAssignedJobs)`; returns the resulting target. Start
+   * jobs are enqueued for the runners this decision reserved; with `reenqueueReserved` for
+   * every runner in `reserved` (the repair after a leader died between reserve and enqueue).
+   */
+  handleDesiredRunnerCount(
+    statistics: RunnerScaleSetStatistic,
+    epoch: number,
+    options?: { readonly reenqueueReserved?: boolean },
+  ): Promise<number>;
 }
 
 /** What the health endpoint reports about one scale set's listener. */

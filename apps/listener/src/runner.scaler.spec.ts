@@ -94,9 +94,17 @@ class MemoryJobs implements ScalerJobs {
 
   /** Round trips the scaler made to enqueue starts (one per bulk call). */
   startCalls = 0;
+  /** Runner names of every start enqueue, duplicates included. */
+  readonly startAdds: string[] = [];
+  failStarts = 0;
 
   enqueueStarts(payloads: readonly { runnerName: string }[]): Promise<unknown> {
     this.startCalls += 1;
+    if (this.failStarts > 0) {
+      this.failStarts -= 1;
+      return Promise.reject(new Error('redis is down'));
+    }
+    this.startAdds.push(...payloads.map((p) => p.runnerName));
     for (const p of payloads) {
       const id = `start-${p.runnerName}`;
       if (!this.ids.has(id)) {
@@ -184,9 +192,38 @@ describe('RunnerScaler', () => {
   it('re-enqueues start jobs of reserved runners whose job may have been lost', async () => {
     const { registry, jobs, scaler } = setUp();
     registry.set('orphan', 'reserved');
-    await scaler.handleDesiredRunnerCount(stats(1), 1);
+    await scaler.handleDesiredRunnerCount(stats(1), 1, { reenqueueReserved: true });
     expect(jobs.starts).toEqual(['orphan']);
     expect(registry.live()).toBe(1);
+  });
+
+  it('enqueues only the runners a decision reserved unless asked to repair', async () => {
+    const { registry, jobs, scaler } = setUp();
+    // Reserved by a leader that died before enqueueing: not re-added on every decision.
+    registry.set('orphan', 'reserved');
+    await scaler.handleDesiredRunnerCount(stats(2), 1);
+    expect(jobs.startAdds).toEqual(['r1']);
+    await scaler.handleDesiredRunnerCount(stats(2), 1);
+    expect(jobs.startAdds).toEqual(['r1']);
+    expect(jobs.startCalls).toBe(1);
+    // The repair (lease taken, periodic re-evaluation) adds every reserved runner again.
+    await scaler.handleDesiredRunnerCount(stats(2), 1, { reenqueueReserved: true });
+    expect(jobs.startAdds.slice(1).sort()).toEqual(['orphan', 'r1']);
+    expect(jobs.starts.sort()).toEqual(['orphan', 'r1']);
+  });
+
+  it('repairs on the next decision after a start enqueue failed', async () => {
+    const { registry, jobs, scaler } = setUp();
+    jobs.failStarts = 1;
+    await expect(scaler.handleDesiredRunnerCount(stats(2), 1)).rejects.toThrow('redis is down');
+    expect(registry.live()).toBe(2);
+    expect(jobs.starts).toEqual([]);
+    // The redelivered message reserves nothing new (both count as live), yet both start.
+    await scaler.handleDesiredRunnerCount(stats(2), 1);
+    expect(jobs.starts.sort()).toEqual(['r1', 'r2']);
+    // Repaired: the decision after it adds nothing.
+    await scaler.handleDesiredRunnerCount(stats(2), 1);
+    expect(jobs.startCalls).toBe(2);
   });
 
   it('marks a runner busy on JobStarted, idempotently, and ignores unknown runners', async () => {

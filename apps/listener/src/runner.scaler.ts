@@ -60,6 +60,17 @@ export interface ScalerJobs {
   }): Promise<unknown>;
 }
 
+/** Options of one scaling decision. */
+export interface DecisionOptions {
+  /**
+   * Also (re-)enqueue the start job of every runner in `reserved`, not only of those this
+   * decision reserved: the repair for a leader that died between the reserve and the enqueue.
+   * The listener asks for it when it takes the lease and on its periodic re-evaluation; the
+   * scaler adds it by itself to the decision after a failed start enqueue.
+   */
+  readonly reenqueueReserved?: boolean;
+}
+
 /** The scale set and its bounds; `maxRunners`/`minRunners` are read on every decision. */
 export interface ScalerScaleSet {
   readonly id: number;
@@ -228,7 +239,11 @@ export class RunnerScaler implements Scaler {
     );
   }
 
-  handleDesiredRunnerCount(statistics: RunnerScaleSetStatistic, epoch: number): Promise<number> {
+  handleDesiredRunnerCount(
+    statistics: RunnerScaleSetStatistic,
+    epoch: number,
+    options: DecisionOptions = {},
+  ): Promise<number> {
     return this.telemetry.tracer.withSpan(
       'scaler.HandleDesiredRunnerCount',
       {
@@ -236,13 +251,17 @@ export class RunnerScaler implements Scaler {
         [A.desiredCount]: statistics.totalAssignedJobs,
         [A.epoch]: epoch,
       },
-      (span) => this.desiredRunnerCount(statistics, epoch, span),
+      (span) => this.desiredRunnerCount(statistics, epoch, options, span),
     );
   }
+
+  /** A start enqueue failed: the next decision re-enqueues every reserved runner. */
+  private repairNeeded = false;
 
   private async desiredRunnerCount(
     statistics: RunnerScaleSetStatistic,
     epoch: number,
+    options: DecisionOptions,
     span: ActiveSpan,
   ): Promise<number> {
     const max = this.scaleSet.maxRunners();
@@ -258,8 +277,9 @@ export class RunnerScaler implements Scaler {
     const labels = { [A.labelScaleSet]: this.scaleSet.name };
     this.telemetry.meter.counter('scaleEvents').add(1, { ...labels, [A.labelAction]: action });
     this.telemetry.meter.gauge('runnersDesired').set(desired, labels);
+    let names: string[] = [];
     if (desired > live) {
-      const names = await this.registry.reserve(
+      names = await this.registry.reserve(
         { id: this.scaleSet.id, name: this.scaleSet.name },
         desired - live,
         max,
@@ -269,21 +289,39 @@ export class RunnerScaler implements Scaler {
         this.log.info({ desired, live, reserved: names.length }, 'scaling up');
       }
     }
-    // Start every reserved runner, including ones reserved by a leader that died before
-    // enqueueing; the deterministic job id makes this a no-op for the others. One bulk add:
-    // a round trip per runner here made every decision O(reserved) round trips long.
-    const reserved = await this.registry.list(this.scaleSet.id, 'reserved');
-    if (reserved.length > 0) {
+    // Start the runners this decision reserved. Re-enqueueing every reserved runner on every
+    // decision cost BullMQ's add script per runner still waiting for a worker (duplicates are
+    // not free), so that repair (a leader that died between reserve and enqueue, or an enqueue
+    // that failed) runs only when asked for: on taking the lease, on the periodic
+    // re-evaluation, and after a failed enqueue. The deterministic id makes it a no-op for
+    // runners whose job exists.
+    const repair = options.reenqueueReserved === true || this.repairNeeded;
+    if (repair) {
+      const reserved = await this.registry.list(this.scaleSet.id, 'reserved');
+      const known = new Set(names);
+      names = [...names, ...reserved.map((r) => r.name).filter((n) => !known.has(n))];
+    }
+    if (names.length > 0) {
       const traceparent = this.traceparent();
-      await this.jobs.enqueueStarts(
-        reserved.map((runner) => ({
-          scaleSetId: this.scaleSet.id,
-          scaleSetName: this.scaleSet.name,
-          runnerName: runner.name,
-          epoch,
-          ...traceparent,
-        })),
-      );
+      try {
+        await this.jobs.enqueueStarts(
+          names.map((runnerName) => ({
+            scaleSetId: this.scaleSet.id,
+            scaleSetName: this.scaleSet.name,
+            runnerName,
+            epoch,
+            ...traceparent,
+          })),
+        );
+      } catch (err) {
+        // Reserved but not enqueued: a redelivered message reserves nothing new (they count
+        // as live), so the next decision must re-enqueue them.
+        this.repairNeeded = true;
+        throw err;
+      }
+    }
+    if (repair) {
+      this.repairNeeded = false;
     }
     if (desired < live) {
       await this.scaleDown(live - desired, epoch);

@@ -189,6 +189,8 @@ class FakeScaler implements Scaler {
   completed = new Set<string>();
   failNext = 0;
   evaluations = 0;
+  /** `reenqueueReserved` of every decision, in order. */
+  repairs: boolean[] = [];
 
   handleJobStarted(job: JobStarted): Promise<void> {
     this.busy.add(job.runnerName);
@@ -201,8 +203,22 @@ class FakeScaler implements Scaler {
     return Promise.resolve();
   }
 
-  handleDesiredRunnerCount(statistics: RunnerScaleSetStatistic): Promise<number> {
+  /** As the real scaler: every job concurrently, then the first failure once all settled. */
+  async handleJobsCompleted(jobs: readonly JobCompleted[]): Promise<void> {
+    const results = await Promise.allSettled(jobs.map((job) => this.handleJobCompleted(job)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      throw failed.reason;
+    }
+  }
+
+  handleDesiredRunnerCount(
+    statistics: RunnerScaleSetStatistic,
+    _epoch: number,
+    options: { readonly reenqueueReserved?: boolean } = {},
+  ): Promise<number> {
     this.evaluations += 1;
+    this.repairs.push(options.reenqueueReserved === true);
     if (this.failNext > 0) {
       this.failNext -= 1;
       return Promise.reject(new Error('redis is down'));
@@ -261,6 +277,44 @@ describe('ScaleSetListener', () => {
     expect(scaler.target).toBe(2);
     // Polls after a handled message continue from its id.
     expect(github.polls).toEqual(expect.arrayContaining([0, 101, 102, 103]));
+  });
+
+  it('re-enqueues every reserved runner on taking the lease and on the timer, not per message', async () => {
+    const github = new FakeGitHub();
+    const election = new FakeElection();
+    const scaler = new FakeScaler();
+    github.pending.push(message(111, 1), message(112, 2));
+    const stop = new AbortController();
+    const done = new ScaleSetListener(
+      { sessions: github, election, scaler, logger },
+      {
+        scaleSetName: 'set',
+        maxRunners: () => 5,
+        ownerName: 'host',
+        timing: { ...FAST, reevaluateMs: 150 },
+      },
+    ).run(stop.signal);
+    await until('two acks', () => github.acked.length === 2);
+    // The first decision of a new leader repairs (a predecessor may have died between reserve
+    // and enqueue); the decisions of the messages do not.
+    expect(scaler.repairs.slice(0, 3)).toEqual([true, false, false]);
+    await until('a timer decision', () => scaler.repairs.slice(3).includes(true), 2000);
+    stop.abort();
+    await done;
+  });
+
+  it('retries the repair when the decision that should make it fails', async () => {
+    const github = new FakeGitHub();
+    const election = new FakeElection();
+    const scaler = new FakeScaler();
+    scaler.failNext = 1; // the initial evaluation after taking the lease
+    github.pending.push(message(121, 1));
+    const stop = new AbortController();
+    const done = listener(github, election, scaler).run(stop.signal);
+    await until('the ack', () => github.acked.includes(121));
+    stop.abort();
+    await done;
+    expect(scaler.repairs.slice(0, 2)).toEqual([true, true]);
   });
 
   it('acknowledges a redelivered message without handling it twice', async () => {

@@ -131,6 +131,11 @@ export class ScaleSetListener {
   private state: ListenerStatus;
   private latestStatistics: RunnerScaleSetStatistic | null = null;
   private cursor = 0;
+  /**
+   * The next decision re-enqueues every reserved runner's start job: set on taking the lease
+   * and by the re-evaluation timer, cleared by a decision that did it.
+   */
+  private reenqueueReserved = false;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -221,7 +226,10 @@ export class ScaleSetListener {
     if (session === null) {
       return;
     }
+    // A predecessor may have died between reserving runners and enqueueing their start jobs.
+    this.reenqueueReserved = true;
     const timer = setInterval(() => {
+      this.reenqueueReserved = true;
       void this.reevaluate(lease.epoch);
     }, this.timing.reevaluateMs);
     try {
@@ -399,7 +407,7 @@ export class ScaleSetListener {
       message.jobCompletedMessages.map((job) => this.deps.scaler.handleJobCompleted(job, epoch)),
     );
     if (this.latestStatistics !== null) {
-      await this.deps.scaler.handleDesiredRunnerCount(this.latestStatistics, epoch);
+      await this.decide(this.latestStatistics, epoch);
     }
     // Acknowledge only once the jobs this message implies are durable in Redis.
     await this.deps.election.setCursor(message.messageId, epoch);
@@ -413,12 +421,21 @@ export class ScaleSetListener {
         return;
       }
       try {
-        await this.deps.scaler.handleDesiredRunnerCount(this.latestStatistics, epoch);
+        await this.decide(this.latestStatistics, epoch);
       } catch (err) {
         this.log.warn({ err }, 'scaling re-evaluation failed');
         this.update({ lastError: errorText(err) });
       }
     });
+  }
+
+  /** One scaling decision; it repairs lost start jobs when {@link reenqueueReserved} asks. */
+  private async decide(statistics: RunnerScaleSetStatistic, epoch: number): Promise<void> {
+    const reenqueueReserved = this.reenqueueReserved;
+    await this.deps.scaler.handleDesiredRunnerCount(statistics, epoch, { reenqueueReserved });
+    if (reenqueueReserved) {
+      this.reenqueueReserved = false;
+    }
   }
 
   /** Runs scaling work one step at a time (timer and poll loop share the scaler). */
