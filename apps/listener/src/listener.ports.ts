@@ -48,7 +48,8 @@ export interface LeaderElection {
 /** Turns what GitHub says into registry changes and jobs; every method is idempotent. */
 export interface Scaler {
   handleJobStarted(job: JobStarted, epoch: number): Promise<void>;
-  handleJobCompleted(job: JobCompleted, epoch: number): Promise<void>;
+  /** The JobCompleted messages of one envelope; their destroy jobs are added in one bulk. */
+  handleJobsCompleted(jobs: readonly JobCompleted[], epoch: number): Promise<void>;
   /**
    * Applies `desired = min(max, min + totalAssignedJobs)`; returns the resulting target. Start
    * jobs are enqueued for the runners this decision reserved; with `reenqueueReserved` for

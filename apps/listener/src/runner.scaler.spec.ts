@@ -115,12 +115,20 @@ class MemoryJobs implements ScalerJobs {
     return Promise.resolve();
   }
 
-  enqueueDestroy(p: { runnerName: string; reason: string }): Promise<unknown> {
-    const id =
-      p.reason === 'scale-down' ? `destroy-${p.runnerName}-scale-down` : `destroy-${p.runnerName}`;
-    if (!this.ids.has(id)) {
-      this.ids.add(id);
-      this.destroys.push({ name: p.runnerName, reason: p.reason });
+  /** Round trips the scaler made to enqueue destroys (one per bulk call). */
+  destroyCalls = 0;
+
+  enqueueDestroys(payloads: readonly { runnerName: string; reason: string }[]): Promise<unknown> {
+    this.destroyCalls += 1;
+    for (const p of payloads) {
+      const id =
+        p.reason === 'scale-down'
+          ? `destroy-${p.runnerName}-scale-down`
+          : `destroy-${p.runnerName}`;
+      if (!this.ids.has(id)) {
+        this.ids.add(id);
+        this.destroys.push({ name: p.runnerName, reason: p.reason });
+      }
     }
     return Promise.resolve();
   }
@@ -239,8 +247,8 @@ describe('RunnerScaler', () => {
   it('destroys the runner of a completed job once, and frees its slot at once', async () => {
     const { registry, jobs, scaler } = setUp(0, 1);
     registry.set('a', 'busy');
-    await scaler.handleJobCompleted(completed('a'), 1);
-    await scaler.handleJobCompleted(completed('a'), 1);
+    await scaler.handleJobsCompleted([completed('a')], 1);
+    await scaler.handleJobsCompleted([completed('a')], 1);
     expect(registry.runners.get('a')?.state).toBe('destroying');
     expect(jobs.destroys).toEqual([{ name: 'a', reason: 'job-completed' }]);
     // The slot is free for the next job's runner although the old one is still being destroyed.
@@ -248,12 +256,36 @@ describe('RunnerScaler', () => {
     expect(registry.live()).toBe(1);
   });
 
+  it('enqueues the destroys of one envelope in one bulk add', async () => {
+    const { registry, jobs, scaler } = setUp(0, 5);
+    registry.set('a', 'busy');
+    registry.set('b', 'idle');
+    registry.set('c', 'destroying');
+    await scaler.handleJobsCompleted([completed('a'), completed('b'), completed('c')], 1);
+    expect(jobs.destroyCalls).toBe(1);
+    expect(jobs.destroys.map((d) => d.name).sort()).toEqual(['a', 'b', 'c']);
+    expect(registry.runners.get('b')?.state).toBe('destroying');
+  });
+
+  it('enqueues the destroys of the other runners when one move fails, then fails', async () => {
+    const { registry, jobs, scaler } = setUp(0, 5);
+    registry.set('a', 'busy');
+    registry.set('b', 'busy');
+    const transition = registry.transition.bind(registry);
+    registry.transition = (id, name, to, options) =>
+      name === 'b' ? Promise.reject(new Error('redis is down')) : transition(id, name, to, options);
+    await expect(scaler.handleJobsCompleted([completed('a'), completed('b')], 1)).rejects.toThrow(
+      'redis is down',
+    );
+    expect(jobs.destroys).toEqual([{ name: 'a', reason: 'job-completed' }]);
+  });
+
   it('ignores JobCompleted without a runner and for tombstoned runners', async () => {
     const { registry, jobs, scaler } = setUp();
     registry.tombstones.add('gone');
-    await scaler.handleJobCompleted(completed(''), 1);
-    await scaler.handleJobCompleted(completed('gone'), 1);
+    await scaler.handleJobsCompleted([completed(''), completed('gone')], 1);
     expect(jobs.destroys).toEqual([]);
+    expect(jobs.destroyCalls).toBe(0);
   });
 
   it('scales down only idle runners beyond desired, oldest first, after the grace period', async () => {

@@ -38,26 +38,26 @@ export interface ScalerRegistry {
   isTombstoned(scaleSetId: number, name: string): Promise<boolean>;
 }
 
+/** A start job's payload as the scaler builds it. */
+export interface ScalerStartPayload {
+  scaleSetId: number;
+  scaleSetName: string;
+  runnerName: string;
+  epoch: number;
+  traceparent?: string;
+}
+
+/** A destroy job's payload as the scaler builds it. */
+export interface ScalerDestroyPayload extends ScalerStartPayload {
+  reason: 'job-completed' | 'scale-down';
+}
+
 /** The jobs the scaler enqueues (a slice of `JobProducer`). */
 export interface ScalerJobs {
   /** One start job per runner, all in one round trip; existing ids are left alone. */
-  enqueueStarts(
-    payloads: readonly {
-      scaleSetId: number;
-      scaleSetName: string;
-      runnerName: string;
-      epoch: number;
-      traceparent?: string;
-    }[],
-  ): Promise<unknown>;
-  enqueueDestroy(payload: {
-    scaleSetId: number;
-    scaleSetName: string;
-    runnerName: string;
-    reason: 'job-completed' | 'scale-down';
-    epoch: number;
-    traceparent?: string;
-  }): Promise<unknown>;
+  enqueueStarts(payloads: readonly ScalerStartPayload[]): Promise<unknown>;
+  /** One destroy job per runner, all in one round trip; existing ids are left alone. */
+  enqueueDestroys(payloads: readonly ScalerDestroyPayload[]): Promise<unknown>;
 }
 
 /** Options of one scaling decision. */
@@ -174,7 +174,39 @@ export class RunnerScaler implements Scaler {
     }
   }
 
-  handleJobCompleted(job: JobCompleted, epoch: number): Promise<void> {
+  /**
+   * The JobCompleted messages of one envelope: every runner moves to `destroying` (each
+   * concurrently), then one bulk add enqueues all their destroy jobs. A failure fails the
+   * whole call (the message is delivered again) after the others were handled.
+   */
+  async handleJobsCompleted(jobs: readonly JobCompleted[], epoch: number): Promise<void> {
+    const results = await Promise.allSettled(
+      jobs.map((job) => this.handleJobCompleted(job, epoch)),
+    );
+    const destroys: ScalerDestroyPayload[] = [];
+    for (const result of results) {
+      if (result.status === 'fulfilled' && result.value !== undefined) {
+        destroys.push(result.value);
+      }
+    }
+    if (destroys.length > 0) {
+      await this.jobs.enqueueDestroys(destroys);
+      this.log.info(
+        { runners: destroys.map((d) => d.runnerName) },
+        'jobs completed; runner destroys enqueued',
+      );
+    }
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      throw failed.reason;
+    }
+  }
+
+  /** One JobCompleted: the registry move; returns the destroy job to enqueue, if any. */
+  private handleJobCompleted(
+    job: JobCompleted,
+    epoch: number,
+  ): Promise<ScalerDestroyPayload | undefined> {
     return this.telemetry.tracer.withSpan(
       'scaler.HandleJobCompleted',
       {
@@ -189,17 +221,20 @@ export class RunnerScaler implements Scaler {
     );
   }
 
-  private async jobCompleted(job: JobCompleted, epoch: number): Promise<void> {
+  private async jobCompleted(
+    job: JobCompleted,
+    epoch: number,
+  ): Promise<ScalerDestroyPayload | undefined> {
     const completed = this.telemetry.meter.counter('jobsCompleted');
     const labels = { [A.labelScaleSet]: this.scaleSet.name, [A.labelResult]: job.result };
     if (job.runnerName === '') {
       // Cancelled before any runner took it (e.g. reassignment); nothing to destroy.
       completed.add(1, labels);
-      return;
+      return undefined;
     }
     if (await this.registry.isTombstoned(this.scaleSet.id, job.runnerName)) {
       // A duplicate: counted the first time.
-      return;
+      return undefined;
     }
     completed.add(1, labels);
     const runner = await this.registry.get(this.scaleSet.id, job.runnerName);
@@ -208,7 +243,7 @@ export class RunnerScaler implements Scaler {
         { runner: job.runnerName },
         'JobCompleted for a runner this deployment does not know',
       );
-      return;
+      return undefined;
     }
     if (runner.state !== 'destroying') {
       try {
@@ -223,20 +258,17 @@ export class RunnerScaler implements Scaler {
         }
       }
     }
+    this.log.debug({ runner: job.runnerName, result: job.result }, 'job completed');
     // Always (re)enqueue: the id is deterministic, and a previous attempt may have moved
     // the runner to destroying and died before the job was durable.
-    await this.jobs.enqueueDestroy({
+    return {
       scaleSetId: this.scaleSet.id,
       scaleSetName: this.scaleSet.name,
       runnerName: job.runnerName,
       reason: 'job-completed',
       epoch,
       ...this.traceparent(),
-    });
-    this.log.info(
-      { runner: job.runnerName, result: job.result },
-      'job completed; runner destroy enqueued',
-    );
+    };
   }
 
   handleDesiredRunnerCount(
@@ -330,25 +362,27 @@ export class RunnerScaler implements Scaler {
   }
 
   // Only idle runners, oldest first, and only after the grace period: a runner that just
-  // came online is about to receive the job that made us start it.
+  // came online is about to receive the job that made us start it. One bulk add.
   private async scaleDown(excess: number, epoch: number): Promise<void> {
     const now = (this.options.now ?? Date.now)();
     const idle = await this.registry.list(this.scaleSet.id, 'idle', {
       changedBefore: now - this.options.scaleDownGraceMs,
       limit: excess,
     });
-    for (const runner of idle) {
-      await this.jobs.enqueueDestroy({
+    if (idle.length === 0) {
+      return;
+    }
+    const traceparent = this.traceparent();
+    await this.jobs.enqueueDestroys(
+      idle.map((runner) => ({
         scaleSetId: this.scaleSet.id,
         scaleSetName: this.scaleSet.name,
         runnerName: runner.name,
-        reason: 'scale-down',
+        reason: 'scale-down' as const,
         epoch,
-        ...this.traceparent(),
-      });
-    }
-    if (idle.length > 0) {
-      this.log.info({ excess, destroying: idle.map((r) => r.name) }, 'scaling down idle runners');
-    }
+        ...traceparent,
+      })),
+    );
+    this.log.info({ excess, destroying: idle.map((r) => r.name) }, 'scaling down idle runners');
   }
 }

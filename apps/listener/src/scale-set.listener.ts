@@ -397,15 +397,16 @@ export class ScaleSetListener {
     }
     // Job messages of different runners are independent and every handler is idempotent, so
     // the messages of one kind are handled concurrently (their Redis calls share round trips
-    // instead of queueing one runner behind the other); all JobStarted before any
-    // JobCompleted, as before. Any failure fails the message (not acknowledged, so it is
-    // delivered again) once every handler has settled.
+    // instead of queueing one runner behind the other; the JobCompleted ones end in one bulk
+    // add of their destroy jobs); all JobStarted before any JobCompleted, as before. Any
+    // failure fails the message (not acknowledged, so it is delivered again) once every
+    // handler has settled.
     await allSettledOrThrow(
       message.jobStartedMessages.map((job) => this.deps.scaler.handleJobStarted(job, epoch)),
     );
-    await allSettledOrThrow(
-      message.jobCompletedMessages.map((job) => this.deps.scaler.handleJobCompleted(job, epoch)),
-    );
+    if (message.jobCompletedMessages.length > 0) {
+      await this.deps.scaler.handleJobsCompleted(message.jobCompletedMessages, epoch);
+    }
     if (this.latestStatistics !== null) {
       await this.decide(this.latestStatistics, epoch);
     }

@@ -82,6 +82,25 @@ describe('JobProducer (real BullMQ on real Redis)', () => {
     expect(await producer.enqueueStarts([])).toEqual([]);
   });
 
+  it('enqueues many destroys in one bulk call, leaving existing ids alone', async () => {
+    const completed: DestroyRunnerPayload = { ...start(), reason: 'job-completed' };
+    const first = await producer.enqueueDestroy(completed);
+    const scaleDown: DestroyRunnerPayload = {
+      ...start(),
+      runnerName: 'linux-x64-zzz999',
+      reason: 'scale-down',
+    };
+    const ids = await producer.enqueueDestroys([completed, scaleDown]);
+    expect(ids).toEqual(['destroy-linux-x64-abc123def4', 'destroy-linux-x64-zzz999-scale-down']);
+    expect(first.created).toBe(true);
+    expect(await runners.getJobCountByTypes('waiting', 'delayed', 'active')).toBe(2);
+    const job = await runners.getJob('destroy-linux-x64-zzz999-scale-down');
+    expect(job?.name).toBe(JOB_NAMES.destroyRunner);
+    expect(job?.data).toEqual(scaleDown);
+    expect(job?.opts.attempts).toBe(DEFAULT_JOB_OPTIONS['destroy-runner'].attempts);
+    expect(await producer.enqueueDestroys([])).toEqual([]);
+  });
+
   it('creates one job under 10 concurrent enqueues of the same destroy', async () => {
     const payload: DestroyRunnerPayload = { ...start(), reason: 'job-completed' };
     const results = await Promise.all(

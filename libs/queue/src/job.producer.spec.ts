@@ -45,6 +45,15 @@ describe('JobProducer payload validation', () => {
   it('rejects an unknown destroy reason', async () => {
     const payload = { ...start, reason: 'because' } as unknown as DestroyRunnerPayload;
     await expect(producer.enqueueDestroy(payload)).rejects.toMatchObject({ field: 'reason' });
+    await expect(producer.enqueueDestroys([payload])).rejects.toMatchObject({ field: 'reason' });
+  });
+
+  it('checks every payload of a bulk destroy before touching the queue', async () => {
+    const good: DestroyRunnerPayload = { ...start, reason: 'job-completed' };
+    const error: unknown = await producer
+      .enqueueDestroys([good, { ...good, runnerName: 'Bad Name' }])
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ field: 'runnerName', jobName: 'destroy-runner' });
   });
 
   it('rejects a negative delay and a non-positive reconcile interval', async () => {

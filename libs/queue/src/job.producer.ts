@@ -82,24 +82,18 @@ export class JobProducer {
     return jobs.map((job) => job.opts.jobId);
   }
 
-  /** Enqueues `destroy-runner`, id `destroy-<runnerName>`. */
+  /**
+   * Enqueues `destroy-runner`, id `destroy-<runnerName>` (`-scale-down` for a scale-down), and
+   * reports whether the job is new. That costs a look-up before the add (BullMQ answers a
+   * duplicate id with no error); callers that do not need `created` use
+   * {@link JobProducer.enqueueDestroys}.
+   */
   async enqueueDestroy(
     payload: DestroyRunnerPayload,
     options: EnqueueOptions = {},
   ): Promise<EnqueueResult> {
     const name = JOB_NAMES.destroyRunner;
-    if (!(DESTROY_REASONS as readonly string[]).includes(payload.reason)) {
-      throw new InvalidJobPayloadError(
-        name,
-        'reason',
-        `must be one of ${DESTROY_REASONS.join(', ')}`,
-      );
-    }
-    const data: DestroyRunnerPayload = {
-      ...basePayload(name, payload),
-      runnerName: checkRunnerName(name, payload.runnerName),
-      reason: payload.reason,
-    };
+    const data = destroyPayload(payload);
     return this.add(
       this.queues.runners,
       name,
@@ -107,6 +101,28 @@ export class JobProducer {
       data,
       options,
     );
+  }
+
+  /**
+   * Enqueues `destroy-runner` for several runners in one round trip (BullMQ `addBulk`, one
+   * MULTI), with the ids and options of {@link JobProducer.enqueueDestroy}. An id that exists
+   * already is left as it is. Every payload is checked before anything is added. Returns the
+   * job ids (it does not tell which jobs were new, so it needs no look-up).
+   */
+  async enqueueDestroys(payloads: readonly DestroyRunnerPayload[]): Promise<string[]> {
+    const name = JOB_NAMES.destroyRunner;
+    const jobs = payloads.map((payload) => {
+      const data = destroyPayload(payload);
+      return {
+        name,
+        data,
+        opts: { ...jobOptions(name), jobId: destroyRunnerJobId(data.runnerName, data.reason) },
+      };
+    });
+    if (jobs.length > 0) {
+      await this.queues.runners.addBulk(jobs);
+    }
+    return jobs.map((job) => job.opts.jobId);
   }
 
   /**
@@ -189,6 +205,22 @@ function basePayload(jobName: JobName, payload: ScaleSetJobBase): ScaleSetJobBas
     scaleSetName,
     ...(payload.epoch === undefined ? {} : { epoch: payload.epoch }),
     ...(payload.traceparent === undefined ? {} : { traceparent: payload.traceparent }),
+  };
+}
+
+function destroyPayload(payload: DestroyRunnerPayload): DestroyRunnerPayload {
+  const name = JOB_NAMES.destroyRunner;
+  if (!(DESTROY_REASONS as readonly string[]).includes(payload.reason)) {
+    throw new InvalidJobPayloadError(
+      name,
+      'reason',
+      `must be one of ${DESTROY_REASONS.join(', ')}`,
+    );
+  }
+  return {
+    ...basePayload(name, payload),
+    runnerName: checkRunnerName(name, payload.runnerName),
+    reason: payload.reason,
   };
 }
 
