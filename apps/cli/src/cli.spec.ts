@@ -178,7 +178,7 @@ const broken: BrokenCase[] = [
     name: 'two engines',
     yaml: yaml({
       engine:
-        'engine:\n  docker:\n    enable: true\n  gcp:\n    enable: true\n    project: p\n    zone: us-central1-a\n    image: i\n',
+        'engine:\n  docker:\n    enable: true\n  gcp:\n    enable: true\n    project: my-project\n    zone: us-central1-a\n    image: i\n',
     }),
     path: 'engine:',
   },
