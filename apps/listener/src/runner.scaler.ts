@@ -16,6 +16,10 @@ export interface ScalerRegistry {
     maxRunners: number,
     options: { epoch: number },
   ): Promise<string[]>;
+  /**
+   * One guarded, epoch-checked move (one Lua script). Throws `RunnerNotFoundError` for a runner
+   * without entry and `IllegalTransitionError` (with the current state in `from`) otherwise.
+   */
   transition(
     scaleSetId: number,
     name: string,
@@ -28,7 +32,6 @@ export interface ScalerRegistry {
       jobDisplayName?: string;
     },
   ): Promise<{ outcome: 'applied' | 'unchanged'; from: string }>;
-  get(scaleSetId: number, name: string): Promise<{ state: string } | undefined>;
   list(
     scaleSetId: number,
     state: 'reserved' | 'idle',
@@ -92,6 +95,11 @@ function errorName(err: unknown): string | undefined {
   return err instanceof Error ? err.name : undefined;
 }
 
+/** The current state an `IllegalTransitionError` reports, if any. */
+function errorFrom(err: unknown): unknown {
+  return typeof err === 'object' && err !== null && 'from' in err ? err.from : undefined;
+}
+
 /**
  * Turns messages into registry changes and BullMQ jobs. Every method is idempotent, so a
  * message handled twice (redelivery after a crash) leaves the same state: reservations are
@@ -141,15 +149,9 @@ export class RunnerScaler implements Scaler {
     );
   }
 
+  // One round trip: the guarded move itself tells an unknown runner (not found) and one that is
+  // no longer live (illegal) apart, so there is no read before it.
   private async jobStarted(job: JobStarted, epoch: number): Promise<void> {
-    const runner = await this.registry.get(this.scaleSet.id, job.runnerName);
-    if (runner === undefined) {
-      this.log.info(
-        { runner: job.runnerName, jobId: job.jobId },
-        'JobStarted for a runner this deployment does not know',
-      );
-      return;
-    }
     try {
       const result = await this.registry.transition(this.scaleSet.id, job.runnerName, 'busy', {
         epoch,
@@ -161,23 +163,31 @@ export class RunnerScaler implements Scaler {
         this.log.info({ runner: job.runnerName, jobId: job.jobId }, 'runner busy');
       }
     } catch (err) {
-      if (errorName(err) !== 'IllegalTransitionError') {
+      const name = errorName(err);
+      if (name === 'RunnerNotFoundError') {
+        this.log.info(
+          { runner: job.runnerName, jobId: job.jobId },
+          'JobStarted for a runner this deployment does not know',
+        );
+        return;
+      }
+      if (name !== 'IllegalTransitionError') {
         throw err;
       }
       // Already being destroyed: its compute exited and the reconciler got there before this
       // (late) message, or a scale-down raced the job, which GitHub refuses for a busy runner
       // so the destroy job keeps it until JobCompleted. Expected; not a warning.
       this.log.info(
-        { runner: job.runnerName, state: runner.state },
+        { runner: job.runnerName, state: errorFrom(err) },
         'JobStarted for a runner that is not live',
       );
     }
   }
 
   /**
-   * The JobCompleted messages of one envelope: every runner moves to `destroying` (each
-   * concurrently), then one bulk add enqueues all their destroy jobs. A failure fails the
-   * whole call (the message is delivered again) after the others were handled.
+   * The JobCompleted messages of one envelope: every runner moves to `destroying` (one guarded
+   * move each, concurrently), then one bulk add enqueues all their destroy jobs. A failure
+   * fails the whole call (the message is delivered again) after the others were handled.
    */
   async handleJobsCompleted(jobs: readonly JobCompleted[], epoch: number): Promise<void> {
     const results = await Promise.allSettled(
@@ -221,6 +231,9 @@ export class RunnerScaler implements Scaler {
     );
   }
 
+  // One round trip in the common case: the guarded, epoch-checked move (`unchanged` when the
+  // runner is already destroying). Only a runner without entry costs a second one, the
+  // tombstone check that tells a duplicate message from a runner this deployment never had.
   private async jobCompleted(
     job: JobCompleted,
     epoch: number,
@@ -232,35 +245,37 @@ export class RunnerScaler implements Scaler {
       completed.add(1, labels);
       return undefined;
     }
-    if (await this.registry.isTombstoned(this.scaleSet.id, job.runnerName)) {
-      // A duplicate: counted the first time.
-      return undefined;
-    }
-    completed.add(1, labels);
-    const runner = await this.registry.get(this.scaleSet.id, job.runnerName);
-    if (runner === undefined) {
-      this.log.info(
-        { runner: job.runnerName },
-        'JobCompleted for a runner this deployment does not know',
-      );
-      return undefined;
-    }
-    if (runner.state !== 'destroying') {
-      try {
-        await this.registry.transition(this.scaleSet.id, job.runnerName, 'destroying', {
-          epoch,
-          from: ['reserved', 'provisioning', 'idle', 'busy', 'failed'],
-          reason: 'job-completed',
-        });
-      } catch (err) {
-        if (errorName(err) !== 'IllegalTransitionError') {
-          throw err;
+    try {
+      await this.registry.transition(this.scaleSet.id, job.runnerName, 'destroying', {
+        epoch,
+        from: ['reserved', 'provisioning', 'idle', 'busy', 'failed'],
+        reason: 'job-completed',
+      });
+    } catch (err) {
+      const name = errorName(err);
+      if (name === 'RunnerNotFoundError') {
+        if (await this.registry.isTombstoned(this.scaleSet.id, job.runnerName)) {
+          // A duplicate: counted the first time.
+          return undefined;
         }
+        completed.add(1, labels);
+        this.log.info(
+          { runner: job.runnerName },
+          'JobCompleted for a runner this deployment does not know',
+        );
+        return undefined;
+      }
+      // IllegalTransitionError cannot happen with this `from` list (every live state and
+      // `failed` may be destroyed); the destroy job would still be the right answer.
+      if (name !== 'IllegalTransitionError') {
+        throw err;
       }
     }
+    completed.add(1, labels);
     this.log.debug({ runner: job.runnerName, result: job.result }, 'job completed');
-    // Always (re)enqueue: the id is deterministic, and a previous attempt may have moved
-    // the runner to destroying and died before the job was durable.
+    // Always (re)enqueue, also when the runner was destroying already: the id is
+    // deterministic, and a previous attempt may have moved it and died before the job was
+    // durable.
     return {
       scaleSetId: this.scaleSet.id,
       scaleSetName: this.scaleSet.name,

@@ -81,8 +81,9 @@ class FakeRegistry implements RunnerStore {
       return Promise.reject(new RegistryRunnerNotFoundError(scaleSetId, name));
     }
     const from = record.state;
+    const createdAt = record.createdAt;
     if (from === to) {
-      return Promise.resolve({ outcome: 'unchanged', from, to });
+      return Promise.resolve({ outcome: 'unchanged', from, to, createdAt });
     }
     if (options.from !== undefined && !options.from.includes(from)) {
       return Promise.reject(new IllegalTransitionError(scaleSetId, name, from, to, options.from));
@@ -102,7 +103,7 @@ class FakeRegistry implements RunnerStore {
         ...(options.reason === undefined ? {} : { reason: options.reason }),
       });
     }
-    return Promise.resolve({ outcome: 'applied', from, to });
+    return Promise.resolve({ outcome: 'applied', from, to, createdAt });
   }
 
   annotate(

@@ -124,24 +124,20 @@ export class RunnerLifecycle {
     const { scaleSetId, runnerName } = payload;
     const ctx = { scaleSetId, runner: runnerName };
     const started = this.now();
-    const record = await this.registry.get(scaleSetId, runnerName);
-    if (record === undefined || (record.state !== 'reserved' && record.state !== 'provisioning')) {
-      const state = record?.state ?? 'gone';
-      this.log.info({ ...ctx, state }, 'start skipped: the runner is not waiting to be started');
-      return { outcome: 'skipped', state };
-    }
+    // No read first: the guarded move refuses a runner that is not waiting to be started
+    // (illegal from its state, or gone), and returns its reserve time for the metric.
+    let createdAt: number | undefined;
     try {
-      await this.registry.transition(scaleSetId, runnerName, 'provisioning', {
+      ({ createdAt } = await this.registry.transition(scaleSetId, runnerName, 'provisioning', {
         from: ['reserved', 'provisioning'],
-      });
+      }));
     } catch (err) {
       if (err instanceof IllegalTransitionError || err instanceof RegistryRunnerNotFoundError) {
-        // A scale-down, timeout or destroy moved it on since the read above.
-        this.log.info({ ...ctx }, 'start skipped: the runner moved on meanwhile');
-        return {
-          outcome: 'skipped',
-          state: err instanceof IllegalTransitionError ? err.from : 'gone',
-        };
+        // Not waiting to be started: a scale-down, timeout or destroy moved it on, or it is
+        // already up (a duplicate or retried job).
+        const state = err instanceof IllegalTransitionError ? err.from : 'gone';
+        this.log.info({ ...ctx, state }, 'start skipped: the runner is not waiting to be started');
+        return { outcome: 'skipped', state };
       }
       throw err;
     }
@@ -150,9 +146,11 @@ export class RunnerLifecycle {
       const labels = { [A.labelScaleSet]: payload.scaleSetName };
       this.telemetry.meter.counter('runnersStarted').add(1, labels);
       // Reserved (by the listener, Redis clock) to idle.
-      this.telemetry.meter
-        .histogram('runnerStartupDuration')
-        .record(Math.max(0, this.now() - record.createdAt) / 1000, labels);
+      if (createdAt !== undefined) {
+        this.telemetry.meter
+          .histogram('runnerStartupDuration')
+          .record(Math.max(0, this.now() - createdAt) / 1000, labels);
+      }
       this.log.info(
         { ...ctx, outcome: result.outcome, engineId: result.engineId, ms: this.now() - started },
         result.outcome === 'adopted' ? 'runner adopted' : 'runner started',

@@ -64,7 +64,8 @@ end
  * KEYS: runner hash, one sorted set per state (RUNNER_STATES order), epoch, tombstone.
  * ARGV: target, epoch or '', allowed-from states (comma-separated) or '', tombstone TTL ms,
  * then field/value pairs to set along with the move.
- * Returns {status, detail}: applied|unchanged (detail = previous state), illegal|unexpected
+ * Returns {status, detail[, createdAt]}: applied|unchanged (detail = previous state, then the
+ * runner's createdAt while it had an entry, so a caller needs no read for it), illegal|unexpected
  * (detail = current state), notfound, stale (detail = current epoch).
  */
 export const TRANSITION_LUA = `${NOW_MS}${CHECK_EPOCH}
@@ -86,15 +87,17 @@ if stale then
   return {'stale', stale}
 end
 
-local from = redis.call('HGET', KEYS[1], 'state')
+local fields = redis.call('HMGET', KEYS[1], 'state', 'name', 'createdAt')
+local from = fields[1]
 if not from then
   if target == 'deleted' and redis.call('EXISTS', tombstone_key) == 1 then
     return {'unchanged', 'deleted'}
   end
   return {'notfound', ''}
 end
+local created = fields[3] or ''
 if from == target then
-  return {'unchanged', from}
+  return {'unchanged', from, created}
 end
 if ARGV[3] ~= '' then
   local allowed = false
@@ -111,13 +114,13 @@ if not (legal[from] and legal[from][target]) then
   return {'illegal', from}
 end
 
-local name = redis.call('HGET', KEYS[1], 'name')
+local name = fields[2]
 local now = now_ms()
 redis.call('ZREM', state_key[from], name)
 if target == 'deleted' then
   redis.call('DEL', KEYS[1])
   redis.call('SET', tombstone_key, now, 'PX', ARGV[4])
-  return {'applied', from}
+  return {'applied', from, created}
 end
 redis.call('ZADD', state_key[target], now, name)
 redis.call('HSET', KEYS[1], 'state', target, 'updatedAt', now, 'stateChangedAt', now)
@@ -127,7 +130,7 @@ end
 for i = 5, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
-return {'applied', from}
+return {'applied', from, created}
 `;
 
 /**

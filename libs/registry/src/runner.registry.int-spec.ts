@@ -224,13 +224,16 @@ describe('RunnerRegistry (real Redis)', () => {
             outcome: 'unchanged',
             from,
             to,
+            createdAt: before?.createdAt,
           });
           expect(await registry.get(scaleSet.id, name)).toEqual(before);
         } else if (isLegalTransition(from, to)) {
+          // The reserve time comes back with the move, so callers need no read for it.
           await expect(registry.transition(scaleSet.id, name, to)).resolves.toEqual({
             outcome: 'applied',
             from,
             to,
+            createdAt: before?.createdAt,
           });
           if (to === 'deleted') {
             expect(await registry.get(scaleSet.id, name)).toBeUndefined();

@@ -97,6 +97,11 @@ export interface TransitionResult {
   /** The state before the call (`deleted` when only the tombstone was left). */
   readonly from: RunnerTransitionTarget;
   readonly to: RunnerTransitionTarget;
+  /**
+   * When the runner was reserved (epoch ms, Redis clock), read by the same script; absent when
+   * only the tombstone was left. Saves the caller a read (the worker's startup-time metric).
+   */
+  readonly createdAt?: number;
 }
 
 /** Runners per state, plus `live` (the states that count towards `maxRunners`). */
@@ -243,7 +248,15 @@ export class RunnerRegistry {
         if (previous !== 'deleted' && !isRunnerState(previous)) {
           throw new UnexpectedRedisReplyError('transition', scaleSetId);
         }
-        return { outcome: reply.status, from: previous, to };
+        const created = reply.rest[0];
+        return {
+          outcome: reply.status,
+          from: previous,
+          to,
+          ...(created === undefined || created === ''
+            ? {}
+            : { createdAt: integerReply(created, 'transition', scaleSetId) }),
+        };
       }
       case 'illegal':
       case 'unexpected': {
