@@ -65,7 +65,7 @@ describe('JobProducer (real BullMQ on real Redis)', () => {
     expect(job?.data).toEqual(start());
     expect(job?.opts.attempts).toBe(DEFAULT_JOB_OPTIONS['start-runner'].attempts);
     expect(job?.opts.backoff).toEqual({ type: 'exponential', delay: 2_000, jitter: 0.5 });
-    expect(job?.opts.removeOnComplete).toEqual({ age: 86_400, count: 1_000 });
+    expect(job?.opts.removeOnComplete).toEqual({ count: 1_000 });
   });
 
   it('enqueues many starts in one bulk call, leaving existing ids alone', async () => {
@@ -78,7 +78,7 @@ describe('JobProducer (real BullMQ on real Redis)', () => {
     const job = await runners.getJob('start-linux-x64-zzz999');
     expect(job?.data).toEqual(other);
     expect(job?.opts.attempts).toBe(DEFAULT_JOB_OPTIONS['start-runner'].attempts);
-    expect(job?.opts.removeOnComplete).toEqual({ age: 86_400, count: 1_000 });
+    expect(job?.opts.removeOnComplete).toEqual({ count: 1_000 });
     expect(await producer.enqueueStarts([])).toEqual([]);
   });
 
