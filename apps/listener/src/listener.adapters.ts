@@ -13,9 +13,13 @@ export class RedisLeaderElection implements LeaderElection {
     private readonly logger: Logger,
   ) {}
 
+  private lastHolderTtlMs: number | undefined;
+
   async tryAcquire(): Promise<HeldLease | null> {
-    const lease = await this.leases.acquire(this.scaleSetId, this.ttlMs);
+    this.lastHolderTtlMs = undefined;
+    const { lease, holderTtlMs } = await this.leases.tryAcquire(this.scaleSetId, this.ttlMs);
     if (lease === undefined) {
+      this.lastHolderTtlMs = holderTtlMs;
       return null;
     }
     const lost = new AbortController();
@@ -35,6 +39,10 @@ export class RedisLeaderElection implements LeaderElection {
         await lease.release();
       },
     };
+  }
+
+  holderTtlMs(): number | undefined {
+    return this.lastHolderTtlMs;
   }
 
   getCursor(): Promise<number> {

@@ -39,6 +39,11 @@ export interface HeldLease {
 export interface LeaderElection {
   /** Tries once; `null` when another replica holds the lease. */
   tryAcquire(): Promise<HeldLease | null>;
+  /**
+   * What the last `tryAcquire` that returned `null` saw: the milliseconds the holder's lease
+   * had left (`undefined`: unknown, e.g. it failed), so a standby retries when it expires.
+   */
+  holderTtlMs?(): number | undefined;
   getCursor(): Promise<number>;
   setCursor(messageId: number, epoch: number): Promise<void>;
   getSessionId(): Promise<string | null>;

@@ -148,6 +148,13 @@ class FakeElection implements LeaderElection {
     });
   }
 
+  /** What a failed `tryAcquire` reports as the holder's remaining TTL (`undefined`: unknown). */
+  holderTtl: number | undefined = undefined;
+
+  holderTtlMs(): number | undefined {
+    return this.holder === null ? undefined : this.holderTtl;
+  }
+
   /** Simulates a lease that expired because its holder stopped renewing (e.g. SIGKILL). */
   expire(): void {
     this.holder?.controller.abort();
@@ -480,6 +487,37 @@ describe('ScaleSetListener', () => {
     await until('b leads', () => b.status().hasSession);
     expect(github.deletedSessions).toContain('session-1');
     expect(election.epoch).toBe(2);
+    stopB.abort();
+    await runB;
+  });
+
+  it("retries taking the lease when the holder's lease expires, not a whole retry period later", async () => {
+    const github = new FakeGitHub();
+    const election = new FakeElection();
+    const timing = { ...FAST, standbyRetryMs: 60_000 };
+    const options = { scaleSetName: 'set', maxRunners: () => 5, ownerName: 'host', timing };
+    const a = new ScaleSetListener(
+      { sessions: github, election, scaler: new FakeScaler(), logger },
+      options,
+    );
+    const b = new ScaleSetListener(
+      { sessions: github, election, scaler: new FakeScaler(), logger },
+      options,
+    );
+    const stopA = new AbortController();
+    const stopB = new AbortController();
+    const runA = a.run(stopA.signal);
+    await until('a leads', () => a.status().hasSession);
+    // The holder's lease has 150 ms left when b tries: b waits that long, not 60 s.
+    election.holderTtl = 150;
+    const runB = b.run(stopB.signal);
+    await until('b stands by', () => b.status().role === 'standby');
+    const expired = Date.now();
+    stopA.abort();
+    election.expire();
+    await runA;
+    await until('b leads', () => b.status().hasSession, 2_000);
+    expect(Date.now() - expired).toBeLessThan(1_000);
     stopB.abort();
     await runB;
   });

@@ -19,7 +19,11 @@ import type {
 
 /** Timing of the listener loop; every value can be shortened in tests. */
 export interface ScaleSetListenerTiming {
-  /** How often a standby replica tries to take the lease. */
+  /**
+   * Longest wait of a standby replica between attempts to take the lease. It retries when the
+   * holder's lease expires (its remaining TTL, seen by the failed attempt), at least
+   * {@link MIN_STANDBY_RETRY_MS} and at most this long.
+   */
   readonly standbyRetryMs: number;
   /** Backoff after a failed call: base × 2^n, capped, with jitter. */
   readonly backoffBaseMs: number;
@@ -32,6 +36,12 @@ export interface ScaleSetListenerTiming {
   /** Bound on deleting the session at hand-over and shutdown. */
   readonly sessionDeleteTimeoutMs: number;
 }
+
+/** Shortest wait of a standby between attempts to take the lease. */
+export const MIN_STANDBY_RETRY_MS = 100;
+
+/** Retried this long after the holder's lease should have expired (clock and network slack). */
+const STANDBY_RETRY_SLACK_MS = 20;
 
 /** Defaults close to production behaviour (see docs/listener.md). */
 export const DEFAULT_LISTENER_TIMING: ScaleSetListenerTiming = {
@@ -166,7 +176,7 @@ export class ScaleSetListener {
       if (lease === null) {
         this.leadership(undefined);
         this.update({ role: 'standby', hasSession: false, lastCycleAt: this.now() });
-        await sleep(this.timing.standbyRetryMs, shutdown);
+        await sleep(this.standbyRetryDelay(), shutdown);
         continue;
       }
       this.log.info({ epoch: lease.epoch }, 'lease acquired: this replica leads the scale set');
@@ -194,6 +204,23 @@ export class ScaleSetListener {
       meter.counter('leaseAcquired').add(1, labels);
       meter.gauge('leaseEpoch').set(epoch, labels);
     }
+  }
+
+  /**
+   * Until the holder's lease expires (plus a little slack), bounded by
+   * [{@link MIN_STANDBY_RETRY_MS}, `standbyRetryMs`]: failover then takes about the lease's
+   * remaining TTL instead of up to that plus a whole retry period.
+   */
+  private standbyRetryDelay(): number {
+    const max = this.timing.standbyRetryMs;
+    const ttl = this.deps.election.holderTtlMs?.();
+    if (ttl === undefined) {
+      return max;
+    }
+    return Math.min(
+      max,
+      Math.max(Math.min(MIN_STANDBY_RETRY_MS, max), ttl + STANDBY_RETRY_SLACK_MS),
+    );
   }
 
   private async tryAcquire(): Promise<HeldLease | null> {

@@ -64,6 +64,7 @@ export {
   Lease,
   LeaseManager,
   type AutoRenewOptions,
+  type LeaseAttempt,
   type LeaseCheck,
   type LeaseLostReason,
   type LeaseManagerOptions,

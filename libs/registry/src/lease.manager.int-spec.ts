@@ -117,6 +117,22 @@ describe('LeaseManager and MessageCursor (real Redis)', () => {
     expect(first.lost).toBe('taken');
   });
 
+  it("tells a contender how long the holder's lease has left, and takes it once it expired", async () => {
+    const first = await acquire(leases, 400);
+    const attempt = await other.tryAcquire(scaleSetId, 10_000);
+    expect(attempt.lease).toBeUndefined();
+    expect(attempt.holderTtlMs).toBeGreaterThan(0);
+    expect(attempt.holderTtlMs).toBeLessThanOrEqual(400);
+    // Retrying right after that TTL finds the lease free.
+    await new Promise((r) => setTimeout(r, (attempt.holderTtlMs ?? 0) + 20));
+    const second = await other.tryAcquire(scaleSetId, 10_000);
+    expect(second.lease?.epoch).toBe(first.epoch + 1);
+    expect(second.holderTtlMs).toBeUndefined();
+    if (second.lease !== undefined) {
+      held.push(second.lease);
+    }
+  });
+
   it('refuses renew and release with a wrong token and leaves the holder in place', async () => {
     const lease = await acquire(leases, 10_000);
     expect(await other.renewLease(scaleSetId, 'not-the-token', 10_000)).toBe('taken');

@@ -25,6 +25,14 @@ export type LeaseCheck = 'ok' | 'expired' | 'taken';
 /** Why a lease was lost: it expired, another holder took it, or Redis could not be reached for a whole TTL. */
 export type LeaseLostReason = 'expired' | 'taken' | 'unreachable';
 
+/**
+ * What {@link LeaseManager.tryAcquire} found: the lease, or the milliseconds the holder's lease
+ * has left (`undefined` when it has no expiry).
+ */
+export type LeaseAttempt =
+  | { readonly lease: Lease; readonly holderTtlMs?: undefined }
+  | { readonly lease: undefined; readonly holderTtlMs: number | undefined };
+
 /** The Redis operations a {@link Lease} needs (implemented by {@link LeaseManager}). */
 export interface LeaseStore {
   renewLease(scaleSetId: number, token: string, ttlMs: number): Promise<LeaseCheck>;
@@ -219,6 +227,14 @@ export class LeaseManager implements LeaseStore {
 
   /** Takes the scale set's lease for `ttlMs` if nobody holds it; `undefined` when someone does. */
   async acquire(scaleSetId: number, ttlMs: number): Promise<Lease | undefined> {
+    return (await this.tryAcquire(scaleSetId, ttlMs)).lease;
+  }
+
+  /**
+   * {@link acquire}, also telling a loser how long the holder's lease has left (read by the
+   * same script, no extra round trip), so a standby can retry right when it expires.
+   */
+  async tryAcquire(scaleSetId: number, ttlMs: number): Promise<LeaseAttempt> {
     const keys = this.keys(scaleSetId);
     assertTtl(ttlMs, scaleSetId);
     const token = randomBytes(16).toString('hex');
@@ -229,10 +245,12 @@ export class LeaseManager implements LeaseStore {
     }
     const [won, value] = reply as unknown[];
     if (integerReply(won, 'lease acquire', scaleSetId) !== 1) {
-      return undefined;
+      // PTTL: -2 the lease expired since the SET NX (retry at once), -1 it has no TTL.
+      const pttl = integerReply(value, 'lease acquire', scaleSetId);
+      return { lease: undefined, holderTtlMs: pttl >= 0 ? pttl : pttl === -2 ? 0 : undefined };
     }
     const epoch = integerReply(value, 'lease acquire', scaleSetId);
-    return new Lease(this, scaleSetId, token, epoch, ttlMs, sentAt);
+    return { lease: new Lease(this, scaleSetId, token, epoch, ttlMs, sentAt) };
   }
 
   /** Extends the lease if `token` holds it. */
