@@ -1,3 +1,5 @@
+import { ComputeEngines } from '@app/compute';
+import { ScaleSetClient } from '@app/scaleset';
 import { FakeGitHub } from '@app/testing';
 import { GcpBackend } from '../support/compute-backend';
 import { createFakeScaleSet, shortId, waitUntil } from '../support/worker.fixture';
@@ -61,6 +63,7 @@ describe('worker on gcp: zones, outages and the JIT config', () => {
 
   it('retries while the Compute API fails and starts the runner once it answers', async () => {
     const harness = await startWorker();
+    const insertsBefore = backend.fake.insertCount();
     backend.fake.inject({ kind: 'http', status: 503, pathIncludes: '/instances', times: Infinity });
 
     const { name, jobId } = await harness.reserveAndEnqueue();
@@ -71,7 +74,7 @@ describe('worker on gcp: zones, outages and the JIT config', () => {
     expect(['delayed', 'waiting', 'active']).toContain(await retried.getState());
     expect(retried.failedReason).toMatch(/Compute API .*HTTP 503.*will retry/);
     expect(await harness.registry.get(scaleSetId, name)).toMatchObject({ state: 'provisioning' });
-    expect(backend.fake.insertCount()).toBe(0);
+    expect(backend.fake.insertCount()).toBe(insertsBefore);
 
     backend.fake.clearFaults();
     const job = await harness.finished(jobId, 90_000);
@@ -79,7 +82,7 @@ describe('worker on gcp: zones, outages and the JIT config', () => {
     expect(await job.getState()).toBe('completed');
     expect(job.attemptsMade).toBeGreaterThanOrEqual(2);
     expect((await backend.owned(harness.owner)).map((i) => i.name)).toEqual([name]);
-    expect(backend.fake.insertCount()).toBe(1);
+    expect(backend.fake.insertCount() - insertsBefore).toBe(1);
     await harness.rememberJitConfig(name);
     await online(name);
   });
@@ -133,5 +136,60 @@ describe('worker on gcp: zones, outages and the JIT config', () => {
       .filter((r) => JSON.stringify(r.body ?? null).includes(jit) || r.path.includes(jit));
     expect(carrying.map((r) => r.method)).toEqual(['POST']);
     expect(carrying[0]?.path).toMatch(/\/zones\/[a-z0-9-]+\/instances$/);
+  });
+
+  it('replaces a VM that still boots with a void JIT config when a retried start registers again', async () => {
+    const harness = await startWorker();
+    const [name] = await harness.registry.reserve(harness.scaleSet, 1, 5);
+    if (name === undefined) {
+      throw new Error('no runner reserved');
+    }
+    // A worker killed right after the insert: the VM exists but has not booted yet.
+    await harness.registry.transition(scaleSetId, name, 'provisioning');
+    const client = new ScaleSetClient({
+      configUrl: fake.configUrl('org'),
+      auth: { kind: 'pat', token: fake.pat },
+      proxy: 'none',
+    });
+    const first = await client.generateJitRunnerConfig(scaleSetId, { name });
+    await client.close();
+    harness.jitConfigs.push(first.encodedJITConfig);
+    await harness.registry.annotate(scaleSetId, name, { runnerId: first.runner.id });
+    const insertsBefore = backend.fake.insertCount();
+    const engines = new ComputeEngines(
+      harness.config.scaleSets,
+      harness.config.deployment.id,
+      backend.createEngine,
+    );
+    const ref = await engines
+      .for(scaleSetName)
+      .start({ name, jitConfig: first.encodedJITConfig, scaleSetId, scaleSetName });
+    await engines.close();
+    // Once its own boot sequence is over, so nothing moves it on: held in STAGING.
+    await waitUntil(async () => (await backend.resource(name))?.running, 'the first VM to boot');
+    backend.fake.setStatus(name, 'STAGING');
+
+    const { jobId } = await harness.producer.enqueueStart({
+      scaleSetId,
+      scaleSetName,
+      runnerName: name,
+    });
+    const job = await harness.finished(jobId);
+
+    // The worker saw a booting VM, registered the runner again (voiding the first config) and
+    // the engine replaced the VM rather than adopting one that would run a dead config.
+    expect(job.returnvalue).toMatchObject({ outcome: 'started' });
+    expect(backend.fake.insertCount() - insertsBefore).toBe(2);
+    const vm = backend.fake.instance(name);
+    expect(vm?.id).not.toBe(ref.engineId);
+    expect((await backend.owned(harness.owner)).map((i) => i.name)).toEqual([name]);
+    const registration = await online(name);
+    expect(registration.id).not.toBe(first.runner.id);
+    expect(await harness.registry.get(scaleSetId, name)).toMatchObject({
+      state: 'idle',
+      engineId: vm?.id,
+      runnerId: registration.id,
+    });
+    await harness.rememberJitConfig(name);
   });
 });

@@ -159,6 +159,9 @@ describe.each(computeBackends().map((b) => [b.kind, b] as const))(
         .for(scaleSetName)
         .start({ name, jitConfig: jit.encodedJITConfig, scaleSetId, scaleSetName });
       await engines.close();
+      // "Running" compute: a VM that still boots is a different case (the worker registers the
+      // runner again and the engine replaces the VM).
+      await waitUntil(async () => (await backend.resource(name))?.running, 'the compute to run');
 
       const { jobId } = await harness.producer.enqueueStart({
         scaleSetId,

@@ -36,6 +36,8 @@ export interface BackendResource {
   readonly name: string;
   /** True once the runner inside has exited (container exited, VM TERMINATED). */
   readonly exited: boolean;
+  /** True while it runs (container running, VM RUNNING; not while a VM still boots). */
+  readonly running: boolean;
   /** The resource's engine id (container id, VM id). */
   readonly engineId: string;
 }
@@ -173,6 +175,7 @@ export class DockerBackend implements ComputeBackend {
     return (await ownedContainers(this.docker, owner)).map((c) => ({
       name: c.Labels[RUNNER_LABELS.runnerName] ?? (c.Names[0] ?? '').replace(/^\//, ''),
       exited: c.State === 'exited' || c.State === 'dead',
+      running: c.State === 'running',
       engineId: c.Id,
     }));
   }
@@ -184,6 +187,7 @@ export class DockerBackend implements ComputeBackend {
       : {
           name,
           exited: info.State.Status === 'exited' || info.State.Status === 'dead',
+          running: info.State.Status === 'running',
           engineId: info.Id,
         };
   }
@@ -343,14 +347,26 @@ export class GcpBackend implements ComputeBackend {
       this.fake
         .instances()
         .filter((i) => i.labels['scaleset-owner'] === owner)
-        .map((i) => ({ name: i.name, exited: i.status === 'TERMINATED', engineId: i.id })),
+        .map((i) => ({
+          name: i.name,
+          exited: i.status === 'TERMINATED',
+          running: i.status === 'RUNNING',
+          engineId: i.id,
+        })),
     );
   }
 
   async resource(name: string): Promise<BackendResource | undefined> {
     const i = this.fake.instance(name);
     return Promise.resolve(
-      i === undefined ? undefined : { name, exited: i.status === 'TERMINATED', engineId: i.id },
+      i === undefined
+        ? undefined
+        : {
+            name,
+            exited: i.status === 'TERMINATED',
+            running: i.status === 'RUNNING',
+            engineId: i.id,
+          },
     );
   }
 

@@ -369,6 +369,17 @@ describe('GcpEngine with a stubbed Compute API', () => {
     expect(now && metadataValue(now, GCP_METADATA_KEYS.jitConfig)).toBe(JIT);
   });
 
+  it('replaces a running VM whose JIT config the caller has since replaced', async () => {
+    await engine.start(spec({ jitConfig: 'eyJvbGQiOiJjb25maWcifQ' }));
+
+    const ref = await engine.start(spec());
+
+    expect(ref).toMatchObject({ adopted: false, state: 'running' });
+    expect(api.calls.filter((c) => c.method === 'delete')).toHaveLength(1);
+    const now = api.vms.get('us-central1-a/linux-abc123');
+    expect(now && metadataValue(now, GCP_METADATA_KEYS.jitConfig)).toBe(JIT);
+  });
+
   it('destroys the VM in any configured zone; a missing one is success', async () => {
     api.fail('insert', 'us-central1-a', stockout());
     await engine.start(spec());

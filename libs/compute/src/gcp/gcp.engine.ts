@@ -189,9 +189,11 @@ export class GcpEngine extends ComputeEngine {
         this.assertAdoptable(existing.instance, spec);
         const state = gcpState(existing.instance.status);
         const sameConfig = metadataValue(existing.instance, GCP_METADATA_KEYS.jitDigest) === digest;
-        if (state === 'starting' && !sameConfig) {
-          // Not booted yet and holding another JIT config: the caller has regenerated the
-          // runner, so that config is void. Replace the VM instead of adopting a dud.
+        if (!sameConfig && (state === 'starting' || state === 'running')) {
+          // Holding another JIT config: the caller has registered the runner again (which
+          // voids the old registration), typically after seeing this VM still booting. The
+          // VM would run a dead config: replace it instead of adopting a dud. A used (exited)
+          // VM is reported as it is; the caller decides.
           await this.deleteInstance(existing, signal);
           continue;
         }
