@@ -46,6 +46,15 @@ local function now_ms()
 end
 `;
 
+// The one place a runner entry is born: hash fields and its place in the `reserved` set.
+const NEW_RUNNER = `
+local function new_runner(runner_key, reserved_key, name, scale_set_id, now)
+  redis.call('HSET', runner_key, 'name', name, 'scaleSetId', scale_set_id, 'state', 'reserved',
+    'createdAt', now, 'updatedAt', now, 'stateChangedAt', now, 'attempts', 0)
+  redis.call('ZADD', reserved_key, now, name)
+end
+`;
+
 // Returns nil when the epoch matches (or none was given), else the current epoch.
 const CHECK_EPOCH = `
 local function stale_epoch(epoch_key, expected)
@@ -138,7 +147,7 @@ return {'applied', from, created}
  * candidate name. ARGV: maxRunners, count, epoch or '', scaleSetId, candidate names.
  * Returns {'ok', liveBefore, name...} or {'stale', currentEpoch}.
  */
-export const RESERVE_LUA = `${NOW_MS}${CHECK_EPOCH}
+export const RESERVE_LUA = `${NOW_MS}${CHECK_EPOCH}${NEW_RUNNER}
 local live_states = ${luaList(LIVE_STATES)}
 local nlive = #live_states
 local epoch_key = KEYS[nlive + 1]
@@ -164,9 +173,7 @@ for i = 1, #KEYS - nlive - 1 do
   local runner_key = KEYS[nlive + 1 + i]
   local name = ARGV[4 + i]
   if redis.call('EXISTS', runner_key) == 0 then
-    redis.call('HSET', runner_key, 'name', name, 'scaleSetId', ARGV[4], 'state', 'reserved',
-      'createdAt', now, 'updatedAt', now, 'stateChangedAt', now, 'attempts', 0)
-    redis.call('ZADD', KEYS[1], now, name)
+    new_runner(runner_key, KEYS[1], name, ARGV[4], now)
     made = made + 1
     out[#out + 1] = name
   end
@@ -260,4 +267,18 @@ if current and tonumber(current) >= tonumber(ARGV[2]) then
 end
 redis.call('SET', KEYS[2], ARGV[2])
 return {'applied', ARGV[2]}
+`;
+
+/**
+ * Re-creates the entry of a runner whose compute runs but whose entry was lost (the
+ * reconciler's registry rebuild): like a reservation, without the capacity check.
+ * KEYS: runner hash, `reserved` set, tombstone. ARGV: name, scaleSetId.
+ * Returns 1 created, 0 when the entry or a tombstone exists.
+ */
+export const RESTORE_LUA = `${NOW_MS}${NEW_RUNNER}
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
+  return 0
+end
+new_runner(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now_ms())
+return 1
 `;

@@ -84,6 +84,34 @@ describe('RunnerRegistry (real Redis)', () => {
     await redis.quit();
   });
 
+  describe('restore', () => {
+    it('re-creates a lost entry as a reservation would, beyond capacity, once', async () => {
+      const [kept] = await registry.reserve(scaleSet, 1, 1);
+      const lost = 'linux-x64-restored01';
+
+      expect(await registry.restore(scaleSet, lost)).toBe(true);
+      expect(await registry.restore(scaleSet, lost)).toBe(false);
+
+      const restored = await registry.get(scaleSet.id, lost);
+      const reserved = await registry.get(scaleSet.id, kept ?? '');
+      expect(restored).toMatchObject({ name: lost, scaleSetId: scaleSet.id, state: 'reserved' });
+      // The same fields as a reservation writes.
+      expect(Object.keys(restored ?? {}).sort()).toEqual(Object.keys(reserved ?? {}).sort());
+      // No capacity check: the compute runs already, so both count.
+      expect((await registry.counts(scaleSet.id)).live).toBe(2);
+      await registry.transition(scaleSet.id, lost, 'provisioning');
+      expect(await registry.get(scaleSet.id, lost)).toMatchObject({ state: 'provisioning' });
+    });
+
+    it('never brings back a runner that has a tombstone', async () => {
+      const name = await runnerIn('destroying');
+      await registry.transition(scaleSet.id, name, 'deleted');
+
+      expect(await registry.restore(scaleSet, name)).toBe(false);
+      expect(await registry.get(scaleSet.id, name)).toBeUndefined();
+    });
+  });
+
   describe('reserve', () => {
     it('creates reserved runners named after the scale set, up to maxRunners', async () => {
       const names = await registry.reserve(scaleSet, 5, 3);

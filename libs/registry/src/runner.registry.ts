@@ -15,6 +15,7 @@ import {
 import {
   ANNOTATE_LUA,
   RESERVE_LUA,
+  RESTORE_LUA,
   TRANSITION_LUA,
   defineScript,
   type RedisClient,
@@ -134,6 +135,7 @@ export class RunnerRegistry {
   private readonly tombstoneTtlMs: number;
   private readonly transitionScript: ScriptRunner;
   private readonly reserveScript: ScriptRunner;
+  private readonly restoreScript: ScriptRunner;
   private readonly annotateScript: ScriptRunner;
 
   constructor(
@@ -151,6 +153,7 @@ export class RunnerRegistry {
     }
     this.transitionScript = defineScript(redis, 'scalesetRunnerTransitionV1', TRANSITION_LUA);
     this.reserveScript = defineScript(redis, 'scalesetRunnerReserveV1', RESERVE_LUA);
+    this.restoreScript = defineScript(redis, 'scalesetRunnerRestoreV1', RESTORE_LUA);
     this.annotateScript = defineScript(redis, 'scalesetRunnerAnnotateV1', ANNOTATE_LUA);
   }
 
@@ -192,6 +195,22 @@ export class RunnerRegistry {
       throw new UnexpectedRedisReplyError('reserve', scaleSet.id);
     }
     return [...reply.rest];
+  }
+
+  /**
+   * Re-creates the entry of a runner that exists outside the registry (its compute runs, its
+   * entry was lost with Redis' data), in `reserved`, with the same fields a reservation
+   * writes and without the capacity check. Returns false when the runner has an entry or a
+   * tombstone. The caller moves it on with {@link transition}.
+   */
+  async restore(scaleSet: { readonly id: number }, name: string): Promise<boolean> {
+    assertRunnerName(name, scaleSet.id);
+    const keys = this.keys(scaleSet.id);
+    const reply = await this.restoreScript(
+      [keys.runner(name), keys.state('reserved'), keys.tombstone(name)],
+      [name, scaleSet.id],
+    );
+    return integerReply(reply, 'restore', scaleSet.id) === 1;
   }
 
   /**

@@ -26,21 +26,6 @@ export function reconcileKeys(
   return { marker: `${base}:reconcile:marker`, names: `${base}:reconcile:names` };
 }
 
-// KEYS: runner hash, `reserved` state set, tombstone. ARGV: name, scaleSetId.
-// The same fields and clock as the registry's reserve script, without its capacity check:
-// the runner exists already, its compute is running. Returns 1 created, 0 exists/tombstoned.
-const RESTORE_ENTRY_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
-  return 0
-end
-local t = redis.call('TIME')
-local now = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-redis.call('HSET', KEYS[1], 'name', ARGV[1], 'scaleSetId', ARGV[2], 'state', 'reserved',
-  'createdAt', now, 'updatedAt', now, 'stateChangedAt', now, 'attempts', 0)
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-return 1
-`;
-
 /**
  * {@link ReconcileState} in Redis, under the registry's key prefix and hash tag:
  * `<prefix>:{ss-<id>}:reconcile:marker` (string, set by the first pass: "this registry has
@@ -92,20 +77,6 @@ export class RedisReconcileState implements ReconcileState {
     if (names.length > 0) {
       await this.redis.zrem(this.keys(scaleSetId).names, ...names);
     }
-  }
-
-  async restoreEntry(scaleSet: { readonly id: number }, name: string): Promise<boolean> {
-    const keys = scaleSetKeys(this.prefix, scaleSet.id);
-    const created = await this.redis.eval(
-      RESTORE_ENTRY_LUA,
-      3,
-      keys.runner(name),
-      keys.state('reserved'),
-      keys.tombstone(name),
-      name,
-      scaleSet.id,
-    );
-    return created === 1;
   }
 
   private keys(scaleSetId: number): { readonly marker: string; readonly names: string } {

@@ -28,6 +28,11 @@ export interface ReconcileRegistry {
     name: string,
     fields: { readonly engineId?: string; readonly runnerId?: number },
   ): Promise<RunnerState>;
+  /**
+   * Creates the entry `name` in `reserved` unless it has an entry or a tombstone. Returns
+   * whether it was created. The caller moves it on with `transition`.
+   */
+  restore(scaleSet: { readonly id: number }, name: string): Promise<boolean>;
 }
 
 /** GitHub's view. The protocol has no "list the runners of a scale set" call. */
@@ -81,11 +86,6 @@ export interface ReconcileState {
   rememberNames(scaleSetId: number, names: readonly string[], now: number): Promise<void>;
   knownNames(scaleSetId: number): Promise<KnownRunnerName[]>;
   forgetNames(scaleSetId: number, names: readonly string[]): Promise<void>;
-  /**
-   * Creates the entry `name` in `reserved` unless it has an entry or a tombstone. Returns
-   * whether it was created. The caller moves it on with `transition`.
-   */
-  restoreEntry(scaleSet: { readonly id: number }, name: string): Promise<boolean>;
 }
 
 /** The reconciler's clock in epoch ms; production reads Redis `TIME`, the registry's clock. */

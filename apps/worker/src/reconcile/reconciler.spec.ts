@@ -61,6 +61,14 @@ class FakeRegistry implements ReconcileRegistry {
   readonly tombstones = new Set<string>();
   constructor(private readonly clock: { now: number }) {}
 
+  restore(_scaleSet: { id: number }, name: string): Promise<boolean> {
+    if (this.entries.has(name) || this.tombstones.has(name)) {
+      return Promise.resolve(false);
+    }
+    this.put(name, 'reserved', { attempts: 0 });
+    return Promise.resolve(true);
+  }
+
   put(name: string, state: RunnerState, extra: Partial<RunnerRecord> = {}): RunnerRecord {
     const record: RunnerRecord = {
       name,
@@ -258,7 +266,6 @@ class FakeJobs implements ReconcileJobs {
 class FakeState implements ReconcileState {
   marker = true;
   readonly names = new Map<string, number>();
-  constructor(private readonly registry: FakeRegistry) {}
 
   hasMarker(): Promise<boolean> {
     return Promise.resolve(this.marker);
@@ -284,13 +291,6 @@ class FakeState implements ReconcileState {
     }
     return Promise.resolve();
   }
-  restoreEntry(_scaleSet: { id: number }, name: string): Promise<boolean> {
-    if (this.registry.entries.has(name) || this.registry.tombstones.has(name)) {
-      return Promise.resolve(false);
-    }
-    this.registry.put(name, 'reserved', { attempts: 0 });
-    return Promise.resolve(true);
-  }
 }
 
 function setup(settings: Partial<ReconcileSettings> = {}) {
@@ -299,7 +299,7 @@ function setup(settings: Partial<ReconcileSettings> = {}) {
   const github = new FakeGitHubPort();
   const engine = new FakeEngine(clock);
   const jobs = new FakeJobs();
-  const state = new FakeState(registry);
+  const state = new FakeState();
   const logged: string[] = [];
   const log = (_obj: object, msg: string) => {
     logged.push(msg);

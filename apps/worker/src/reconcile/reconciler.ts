@@ -563,7 +563,7 @@ export class Reconciler {
       await this.step(pass, 'registry-rebuilt', name, async () => {
         const lookup = await this.lookup(pass, name, { unbudgeted: true });
         const runner = lookup.kind === 'registered' ? lookup.runner : undefined;
-        if (!(await this.state.restoreEntry(scaleSet, name))) {
+        if (!(await this.registry.restore(scaleSet, name))) {
           return;
         }
         const record = await this.registry.get(scaleSet.id, name);
