@@ -93,6 +93,8 @@ describe.each(computeBackends().map((b) => [b.kind, b] as const))(
         backend,
       );
       h.scaleSetId = scaleSetId;
+      // The worker's own pass at startup, done before the test's passes begin.
+      await h.firstReconcileDone();
       const client = new ScaleSetClient({
         configUrl: fake.configUrl('org'),
         auth: { kind: 'pat', token: fake.pat },

@@ -52,6 +52,7 @@ describe('worker on gcp: zones, outages and the JIT config', () => {
       backend,
     );
     h.scaleSetId = scaleSetId;
+    await h.firstReconcileDone();
     return h;
   }
 

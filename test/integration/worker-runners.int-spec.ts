@@ -62,6 +62,8 @@ describe.each(computeBackends().map((b) => [b.kind, b] as const))(
     ): Promise<WorkerHarness> {
       h = await WorkerHarness.start({ fake, scaleSetName, engine }, backend);
       h.scaleSetId = scaleSetId;
+      // Its reconcile pass would clean up a failed runner while the test inspects it.
+      await h.firstReconcileDone();
       return h;
     }
 

@@ -101,6 +101,21 @@ export class WorkerHarness {
   /** Set by the test once the scale set exists on the fake. */
   scaleSetId = 0;
 
+  /**
+   * Waits for the reconcile pass a worker runs when it starts (its job scheduler fires at
+   * once), so that pass cannot act on a test's runners while the test looks at them.
+   */
+  async firstReconcileDone(timeoutMs = 20_000): Promise<void> {
+    await waitUntil(
+      async () => {
+        const counts = await this.reconcile.getJobCounts('completed', 'failed');
+        return (counts['completed'] ?? 0) + (counts['failed'] ?? 0) > 0;
+      },
+      'the first reconcile pass',
+      timeoutMs,
+    );
+  }
+
   /** Waits until the job is completed or failed and returns it. */
   async finished(jobId: string, timeoutMs = 30_000): Promise<Job> {
     await waitUntil(
