@@ -84,7 +84,7 @@ export async function failover(ctx: BenchContext): Promise<ScenarioResult> {
       ],
       method: [
         `2 listener processes, lease_ttl ${LEASE_TTL_S}s; each repetition SIGKILLs the listener holding the session, measures until the fake GitHub receives the first get-message request (answered 200/202) after the kill, then starts the killed process again as the new standby.`,
-        `Bounded by the lease TTL (the dead leader's lease must expire: up to ${LEASE_TTL_S} s, less the time since its last renewal) plus the standby's retry period (2 s, fixed in the listener) plus deleting the old session and creating one (a few ms against the fake).`,
+        `Bounded by the lease TTL (the dead leader's lease must expire: up to ${LEASE_TTL_S} s, less the time since its last renewal) (the standby retries when the holder's lease expires, at most 2 s apart) plus deleting the old session and creating one (a few ms against the fake).`,
       ],
       details: {
         gapsS: gaps.map((g) => round(g, 3)),
