@@ -1,5 +1,5 @@
 import type { OwnerLabels, RunnerSpec } from './compute.engine';
-import { EngineConfigError } from './errors';
+import { EngineConfigError, type EngineKind } from './errors';
 
 /** Prefix reserved for scaleset's own labels; user labels may not use it. */
 export const RUNNER_LABEL_PREFIX = 'io.scaleset.';
@@ -47,6 +47,24 @@ export function assertNoReservedLabels(
       );
     }
   }
+}
+
+/**
+ * The checks every engine makes on a runner spec before any call, apart from the name (whose
+ * rules are the provider's): a JIT config, a scale set id, no reserved label keys. Throws
+ * {@link EngineConfigError} naming the field.
+ */
+export function assertRunnerSpec(
+  spec: Pick<RunnerSpec, 'jitConfig' | 'scaleSetId' | 'labels'>,
+  engine: EngineKind,
+): void {
+  if (spec.jitConfig === '') {
+    throw new EngineConfigError('spec.jitConfig', 'must not be empty', { engine });
+  }
+  if (!Number.isSafeInteger(spec.scaleSetId) || spec.scaleSetId < 0) {
+    throw new EngineConfigError('spec.scaleSetId', 'must be a non-negative integer', { engine });
+  }
+  assertNoReservedLabels(spec.labels, 'spec.labels');
 }
 
 /**

@@ -18,7 +18,7 @@ import {
 } from '../errors';
 import {
   RUNNER_LABELS,
-  assertNoReservedLabels,
+  assertRunnerSpec,
   buildRunnerLabels,
   matchesOwner,
   ownerLabelSelector,
@@ -110,15 +110,7 @@ export class DockerEngine extends ComputeEngine {
 
   override async start(spec: RunnerSpec, signal?: AbortSignal): Promise<EngineRef> {
     this.assertName(spec.name, 'spec.name');
-    if (spec.jitConfig === '') {
-      throw new EngineConfigError('spec.jitConfig', 'must not be empty', { engine: 'docker' });
-    }
-    if (!Number.isSafeInteger(spec.scaleSetId) || spec.scaleSetId < 0) {
-      throw new EngineConfigError('spec.scaleSetId', 'must be a non-negative integer', {
-        engine: 'docker',
-      });
-    }
-    assertNoReservedLabels(spec.labels, 'spec.labels');
+    assertRunnerSpec(spec, 'docker');
     const secrets = [spec.jitConfig];
 
     for (let attempt = 0; attempt < MAX_START_ATTEMPTS; attempt++) {

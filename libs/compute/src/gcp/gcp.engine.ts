@@ -16,7 +16,7 @@ import {
   EngineTransientError,
   type EngineError,
 } from '../errors';
-import { assertNoReservedLabels } from '../runner.labels';
+import { assertRunnerSpec } from '../runner.labels';
 import {
   GcpClientApi,
   type GcpCallOptions,
@@ -169,15 +169,7 @@ export class GcpEngine extends ComputeEngine {
 
   override async start(spec: RunnerSpec, signal?: AbortSignal): Promise<EngineRef> {
     this.assertName(spec.name, 'spec.name');
-    if (spec.jitConfig === '') {
-      throw new EngineConfigError('spec.jitConfig', 'must not be empty', { engine: 'gcp' });
-    }
-    if (!Number.isSafeInteger(spec.scaleSetId) || spec.scaleSetId < 0) {
-      throw new EngineConfigError('spec.scaleSetId', 'must be a non-negative integer', {
-        engine: 'gcp',
-      });
-    }
-    assertNoReservedLabels(spec.labels, 'spec.labels');
+    assertRunnerSpec(spec, 'gcp');
     // Builds (and so validates) the resource before any call is made.
     buildInstanceResource(this.options, spec, this.options.zones[0] ?? '', this.endpoints);
     const secrets = [spec.jitConfig];

@@ -16,7 +16,7 @@ import {
   EngineTransientError,
 } from '../errors';
 import {
-  assertNoReservedLabels,
+  assertRunnerSpec,
   buildRunnerLabels,
   matchesOwner,
   readRunnerLabels,
@@ -388,15 +388,7 @@ export class SimulatedEngine extends ComputeEngine {
 
   private assertSpec(spec: RunnerSpec): void {
     this.assertName(spec.name, 'spec.name');
-    if (spec.jitConfig === '') {
-      throw new EngineConfigError('spec.jitConfig', 'must not be empty', { engine: 'simulated' });
-    }
-    if (!Number.isSafeInteger(spec.scaleSetId) || spec.scaleSetId < 0) {
-      throw new EngineConfigError('spec.scaleSetId', 'must be a non-negative integer', {
-        engine: 'simulated',
-      });
-    }
-    assertNoReservedLabels(spec.labels, 'spec.labels');
+    assertRunnerSpec(spec, 'simulated');
   }
 
   private assertName(name: string, field: string): void {
