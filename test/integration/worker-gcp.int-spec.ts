@@ -1,5 +1,3 @@
-import { ComputeEngines } from '@app/compute';
-import { ScaleSetClient } from '@app/scaleset';
 import { FakeGitHub } from '@app/testing';
 import { GcpBackend } from '../support/compute-backend';
 import { createFakeScaleSet, shortId, waitUntil } from '../support/worker.fixture';
@@ -141,31 +139,10 @@ describe('worker on gcp: zones, outages and the JIT config', () => {
 
   it('replaces a VM that still boots with a void JIT config when a retried start registers again', async () => {
     const harness = await startWorker();
-    const [name] = await harness.registry.reserve(harness.scaleSet, 1, 5);
-    if (name === undefined) {
-      throw new Error('no runner reserved');
-    }
     // A worker killed right after the insert: the VM exists but has not booted yet.
-    await harness.registry.transition(scaleSetId, name, 'provisioning');
-    const client = new ScaleSetClient({
-      configUrl: fake.configUrl('org'),
-      auth: { kind: 'pat', token: fake.pat },
-      proxy: 'none',
-    });
-    const first = await client.generateJitRunnerConfig(scaleSetId, { name });
-    await client.close();
-    harness.jitConfigs.push(first.encodedJITConfig);
-    await harness.registry.annotate(scaleSetId, name, { runnerId: first.runner.id });
     const insertsBefore = backend.fake.insertCount();
-    const engines = new ComputeEngines(
-      harness.config.scaleSets,
-      harness.config.deployment.id,
-      backend.createEngine,
-    );
-    const ref = await engines
-      .for(scaleSetName)
-      .start({ name, jitConfig: first.encodedJITConfig, scaleSetId, scaleSetName });
-    await engines.close();
+    const first = await harness.startedThenCrashed(fake);
+    const name = first.name;
     // Once its own boot sequence is over, so nothing moves it on: held in STAGING.
     await waitUntil(async () => (await backend.resource(name))?.running, 'the first VM to boot');
     backend.fake.setStatus(name, 'STAGING');
@@ -182,10 +159,10 @@ describe('worker on gcp: zones, outages and the JIT config', () => {
     expect(job.returnvalue).toMatchObject({ outcome: 'started' });
     expect(backend.fake.insertCount() - insertsBefore).toBe(2);
     const vm = backend.fake.instance(name);
-    expect(vm?.id).not.toBe(ref.engineId);
+    expect(vm?.id).not.toBe(first.engineId);
     expect((await backend.owned(harness.owner)).map((i) => i.name)).toEqual([name]);
     const registration = await online(name);
-    expect(registration.id).not.toBe(first.runner.id);
+    expect(registration.id).not.toBe(first.runnerId);
     expect(await harness.registry.get(scaleSetId, name)).toMatchObject({
       state: 'idle',
       engineId: vm?.id,

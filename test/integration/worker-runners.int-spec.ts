@@ -1,6 +1,5 @@
-import { ComputeEngines, RUNNER_LABELS } from '@app/compute';
+import { RUNNER_LABELS } from '@app/compute';
 import { startRunnerJobId } from '@app/queue';
-import { ScaleSetClient } from '@app/scaleset';
 import { decodeFakeJitConfig, FakeGitHub } from '@app/testing';
 import { computeBackends, type ComputeBackend } from '../support/compute-backend';
 import { createFakeScaleSet, shortId, waitUntil } from '../support/worker.fixture';
@@ -137,30 +136,8 @@ describe.each(computeBackends().map((b) => [b.kind, b] as const))(
 
     it('adopts the running compute of an attempt that died after the engine call', async () => {
       const harness = await startWorker();
-      const [name] = await harness.registry.reserve(harness.scaleSet, 1, 5);
-      if (name === undefined) {
-        throw new Error('no runner reserved');
-      }
       // What a worker killed right after `engine.start` leaves behind.
-      await harness.registry.transition(scaleSetId, name, 'provisioning');
-      const client = new ScaleSetClient({
-        configUrl: fake.configUrl('org'),
-        auth: { kind: 'pat', token: fake.pat },
-        proxy: 'none',
-      });
-      const jit = await client.generateJitRunnerConfig(scaleSetId, { name });
-      await client.close();
-      harness.jitConfigs.push(jit.encodedJITConfig);
-      await harness.registry.annotate(scaleSetId, name, { runnerId: jit.runner.id });
-      const engines = new ComputeEngines(
-        harness.config.scaleSets,
-        harness.config.deployment.id,
-        backend.createEngine,
-      );
-      const ref = await engines
-        .for(scaleSetName)
-        .start({ name, jitConfig: jit.encodedJITConfig, scaleSetId, scaleSetName });
-      await engines.close();
+      const { name, runnerId, engineId } = await harness.startedThenCrashed(fake);
       // "Running" compute: a VM that still boots is a different case (the worker registers the
       // runner again and the engine replaces the VM).
       await waitUntil(async () => (await backend.resource(name))?.running, 'the compute to run');
@@ -172,13 +149,13 @@ describe.each(computeBackends().map((b) => [b.kind, b] as const))(
       });
       const job = await harness.finished(jobId);
 
-      expect(job.returnvalue).toEqual({ outcome: 'adopted', engineId: ref.engineId });
+      expect(job.returnvalue).toEqual({ outcome: 'adopted', engineId });
       expect(await owned(harness.owner)).toHaveLength(1);
       expect(await harness.registry.get(scaleSetId, name)).toMatchObject({
         state: 'idle',
         attempts: 1,
-        engineId: ref.engineId,
-        runnerId: jit.runner.id,
+        engineId,
+        runnerId,
       });
       expect(fake.runners(scaleSetId).filter((r) => r.name === name)).toHaveLength(1);
     });

@@ -2,10 +2,17 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Queue, type Job } from 'bullmq';
 import Dockerode from 'dockerode';
 import { Redis } from 'ioredis';
+import { ComputeEngines } from '@app/compute';
 import type { ScalesetConfig } from '@app/config';
 import { JobProducer, QUEUES, producerConnectionOptions, type DestroyReason } from '@app/queue';
 import { RunnerRegistry } from '@app/registry';
-import { decodeFakeJitConfig, redisUrlForTests, scanRedisForSecret } from '@app/testing';
+import { ScaleSetClient } from '@app/scaleset';
+import {
+  decodeFakeJitConfig,
+  redisUrlForTests,
+  scanRedisForSecret,
+  type FakeGitHub,
+} from '@app/testing';
 import { bootstrapWorker } from '@apps/worker';
 import { DockerBackend, type ComputeBackend } from './compute-backend';
 import {
@@ -152,6 +159,44 @@ export class WorkerHarness {
   async reserveAndStart(timeoutMs?: number): Promise<{ name: string; job: Job }> {
     const { name, jobId } = await this.reserveAndEnqueue();
     return { name, job: await this.finished(jobId, timeoutMs) };
+  }
+
+  /**
+   * What a worker killed right after its engine call leaves behind: a runner reserved, in
+   * `provisioning`, registered on `fake` (runner id recorded) and its compute started with
+   * that JIT config, but never marked idle and no start job.
+   */
+  async startedThenCrashed(
+    fake: FakeGitHub,
+  ): Promise<{ name: string; runnerId: number; engineId: string }> {
+    const { id: scaleSetId, name: scaleSetName } = this.scaleSet;
+    const [name] = await this.registry.reserve(this.scaleSet, 1, 5);
+    if (name === undefined) {
+      throw new Error('no runner reserved');
+    }
+    await this.registry.transition(scaleSetId, name, 'provisioning');
+    const client = new ScaleSetClient({
+      configUrl: fake.configUrl('org'),
+      auth: { kind: 'pat', token: fake.pat },
+      proxy: 'none',
+    });
+    const jit = await client.generateJitRunnerConfig(scaleSetId, { name });
+    await client.close();
+    this.jitConfigs.push(jit.encodedJITConfig);
+    await this.registry.annotate(scaleSetId, name, { runnerId: jit.runner.id });
+    const engines = new ComputeEngines(
+      this.config.scaleSets,
+      this.config.deployment.id,
+      this.compute.createEngine,
+    );
+    try {
+      const ref = await engines
+        .for(scaleSetName)
+        .start({ name, jitConfig: jit.encodedJITConfig, scaleSetId, scaleSetName });
+      return { name, runnerId: jit.runner.id, engineId: ref.engineId };
+    } finally {
+      await engines.close();
+    }
   }
 
   /** Enqueues a destroy job and waits for it. */
